@@ -1,0 +1,1 @@
+"""kea_ha_tw.commands package."""

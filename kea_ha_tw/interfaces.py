@@ -1,0 +1,173 @@
+# -*- test-case-name: tests.test_interfaces -*-
+"""
+Every zope interface of kea-ha-tw: the seams of the architecture, in one
+file. Each implementation carries C{@implementer} and is checked with
+C{verifyObject} in C{tests/test_interfaces.py}.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+
+class ILeaseStore(Interface):
+    """
+    Where leases live. Every mutating call is durable when it returns
+    (appended to the lease file for memfile with persist=true), so a
+    caller that sends a DHCPACK after C{update} never loses the lease.
+    Lookups never return leases in state C{EXPIRED_RECLAIMED} unless said.
+    """
+
+    def get(address):
+        """The L{Lease4} for C{address} (IPv4Address), or C{None}."""
+
+    def get_by_hwaddr(hwaddr, subnet_id=None):
+        """Leases whose hardware address is C{hwaddr} (bytes), as a list."""
+
+    def get_by_client_id(client_id, subnet_id=None):
+        """Leases whose client id is C{client_id} (bytes), as a list."""
+
+    def get_by_hostname(hostname, subnet_id=None):
+        """Leases whose hostname is C{hostname} (lowercased), as a list."""
+
+    def get_all(subnet_ids=None):
+        """All leases (optionally only in C{subnet_ids}), ascending address."""
+
+    def get_page(after, limit):
+        """
+        Up to C{limit} leases with address strictly greater than C{after}
+        (IPv4Address), ascending: what C{lease4-get-page} returns.
+        """
+
+    def add(lease):
+        """Store a new lease; raise L{LeaseStoreError} if the address is taken."""
+
+    def update(lease):
+        """Store C{lease}, replacing any lease for its address."""
+
+    def delete(address):
+        """Remove the lease for C{address}; return True if there was one."""
+
+    def wipe(subnet_id=None):
+        """Remove all leases (of C{subnet_id}); return how many."""
+
+    def subnet_counts(subnet_id):
+        """(assigned, declined) lease counts of C{subnet_id}, kept up to date in O(1)."""
+
+    def count(subnet_id=None):
+        """How many leases are stored (in C{subnet_id})."""
+
+    def expired(now, limit=0):
+        """
+        Leases in state DEFAULT whose expiry is at or before C{now}, oldest
+        first, at most C{limit} (0 = all): candidates for reclamation.
+        """
+
+    def flush():
+        """Make every write durable (fsync) and release file handles."""
+
+
+class IDHCPHooks(Interface):
+    """
+    What HA (or any extension) may decide about a DHCP query. It mirrors
+    Kea's hook points: C{buffer4_receive} (classify, in scope) and
+    C{leases4_committed} (lease updates parked before the reply leaves).
+    """
+
+    def classify(query):
+        """Extra client class names (a frozenset of str) for C{query}."""
+
+    def query_in_scope(query):
+        """True when this server must answer C{query} now."""
+
+    def leases_committed(query, leases, deleted):
+        """
+        Called after C{leases} were stored and C{deleted} removed for
+        C{query}. Returns a Deferred firing True to send the reply, False
+        to drop it.
+        """
+
+
+class INetworkState(Interface):
+    """Kea's NetworkState: is the DHCP service enabled, per disable origin."""
+
+    def is_enabled():
+        """True when no origin disables the DHCP service."""
+
+    def disable(origin, max_period=None):
+        """Disable on behalf of C{origin} ('user', 'ha-local', 'ha-partner')."""
+
+    def enable(origin):
+        """Clear C{origin}'s disable."""
+
+
+class IStatistics(Interface):
+    """Kea's statistics manager: named counters with sample timestamps."""
+
+    def add(name, value=1):
+        """Add C{value} to the integer statistic C{name}."""
+
+    def set(name, value):
+        """Set statistic C{name} to C{value}."""
+
+    def get(name):
+        """The current value of C{name}, or None."""
+
+    def get_samples(name):
+        """Kea's sample list for C{name}: [[value, 'YYYY-MM-DD HH:MM:SS.ffffff'], ...]."""
+
+    def names():
+        """All statistic names, sorted."""
+
+    def reset(name):
+        """Set C{name} back to zero; return True if it exists."""
+
+    def remove(name):
+        """Forget C{name}; return True if it existed."""
+
+
+class ICommandHandler(Interface):
+    """One Kea control command."""
+
+    name = Attribute("The command name, e.g. 'lease4-get'.")
+
+    def handle(arguments, context):
+        """
+        Run the command. C{arguments} is the request's C{arguments} value
+        (or None). Return (or fire a Deferred with) an answer map
+        C{{"result": int, "text": str?, "arguments": ...?}}, or raise
+        L{CommandError}.
+        """
+
+
+class IHAModePolicy(Interface):
+    """What differs between load-balancing, hot-standby and passive-backup."""
+
+    mode = Attribute("Kea mode label, e.g. 'hot-standby'.")
+
+    def normal_state():
+        """The HAState this server settles in when both peers are healthy."""
+
+    def served_scopes(state):
+        """Scope names this server answers for while in C{state}."""
+
+    def scope_of(query):
+        """The scope (peer name) that owns C{query}."""
+
+    def peers_to_update(state):
+        """Peers that receive lease updates while in C{state}."""
+
+    def must_wait_for(peer, state):
+        """True when the DHCP reply waits for C{peer}'s acknowledgement."""
+
+
+class IPeerClient(Interface):
+    """Sends Kea commands to one HA peer."""
+
+    name = Attribute("The peer's name.")
+
+    def send_command(command, arguments=None, timeout_s=10.0):
+        """
+        POST the command; fire with the answer's C{arguments} (result 0 or
+        3), or fail with PeerCommunicationError / PeerCommandError.
+        """

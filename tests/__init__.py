@@ -1,0 +1,1 @@
+"""Tests for kea-ha-tw (run with python -m twisted.trial tests)."""

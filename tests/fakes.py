@@ -1,0 +1,69 @@
+"""
+Test doubles the Twisted testing module lacks: a reactor with UDP
+(twisted#9695: MemoryReactor has no IReactorUDP) and a UDP port that
+records what was sent and whether broadcast was allowed.
+"""
+
+from __future__ import annotations
+
+from twisted.internet.defer import succeed
+from twisted.internet.interfaces import IReactorUDP
+from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.address import IPv4Address
+from zope.interface import implementer
+
+
+class FakeUDPPort:
+    """A listening UDP port: C{written} holds C{(bytes, (host, port))}."""
+
+    def __init__(self, protocol, port=67, interface=""):
+        self.protocol = protocol
+        self.port = port
+        self.interface = interface
+        self.written = []
+        self.broadcast = False
+        self.listening = True
+
+    def write(self, packet, addr=None):
+        """Record a datagram."""
+        self.written.append((packet, addr))
+
+    def setBroadcastAllowed(self, enabled):  # noqa: N802 - Twisted API
+        """Record the broadcast flag."""
+        self.broadcast = enabled
+
+    def getBroadcastAllowed(self):  # noqa: N802 - Twisted API
+        """Return the broadcast flag."""
+        return self.broadcast
+
+    def getHost(self):  # noqa: N802 - Twisted API
+        """The bound address."""
+        return IPv4Address("UDP", self.interface or "0.0.0.0", self.port)
+
+    def connect(self, host, port):
+        """Unused; present for the IUDPTransport shape."""
+        raise NotImplementedError
+
+    def stopListening(self):  # noqa: N802 - Twisted API
+        """Stop, as a real port would."""
+        self.listening = False
+        self.protocol.doStop()
+        return succeed(None)
+
+    loseConnection = stopListening
+
+
+@implementer(IReactorUDP)
+class MemoryUDPReactor(MemoryReactorClock):
+    """MemoryReactorClock plus C{listenUDP}, recording C{udp_ports}."""
+
+    def __init__(self):
+        super().__init__()
+        self.udp_ports = []
+
+    def listenUDP(self, port, protocol, interface="", maxPacketSize=8192):  # noqa: N802,N803
+        """Start C{protocol} on a fake port and record it."""
+        fake = FakeUDPPort(protocol, port, interface)
+        self.udp_ports.append((port, interface, fake))
+        protocol.makeConnection(fake)
+        return fake

@@ -1,0 +1,1 @@
+"""Integration tests: real twistd, real Kea, real clients, in network namespaces."""
