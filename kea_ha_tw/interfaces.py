@@ -160,6 +160,46 @@ class IHAModePolicy(Interface):
     def must_wait_for(peer, state):
         """True when the DHCP reply waits for C{peer}'s acknowledgement."""
 
+    # Added by the HA state-machine work (additive; see /work/notes/ha-api.md).
+
+    this_peer = Attribute("This server's PeerConfig.")
+    partner = Attribute("The failover partner's PeerConfig (first other non-backup peer), or None.")
+    backups = Attribute("The other peers with role backup, sorted by name.")
+    other_peers = Attribute("Every peer except this one, sorted by name (Kea's order).")
+    is_backup = Attribute("True when this server's role is backup.")
+    is_primary = Attribute("True when this server's role is primary.")
+    peer_names = Attribute("frozenset of every configured peer name.")
+
+    def role_of(peer_name):
+        """The configured role of C{peer_name}."""
+
+    def has_failover_partner():
+        """True when this server exchanges heartbeats with an active partner."""
+
+    def heartbeats_enabled():
+        """True when this server sends heartbeats at all (state permitting)."""
+
+    def invalid_partner_states():
+        """frozenset of partner HAStates that reveal a configuration mismatch."""
+
+    def allows_communication_recovery():
+        """True when the mode knows the communication-recovery state."""
+
+    def detects_failure_by_unacked_clients():
+        """True when partner-down waits for unacked clients (Kea's shouldPartnerDown)."""
+
+    def default_scopes():
+        """frozenset of this server's own scope names."""
+
+    def failover_scopes():
+        """frozenset of every primary and secondary scope name."""
+
+    def scope_class_of(query):
+        """C{HA_<scope>} for C{query}, or None when it has no key."""
+
+    def update_action(peer_name, state):
+        """The UpdateAction (send, queue, unsent, skip) for C{peer_name} in C{state}."""
+
 
 class IPeerClient(Interface):
     """Sends Kea commands to one HA peer."""
