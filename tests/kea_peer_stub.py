@@ -99,6 +99,15 @@ class FakeKeaPeer(Resource):
         self.default: Callable[[str, Any], Any] = lambda command, args: ok()
         self.hung: list[Any] = []
 
+    def release(self, answer: Any = None, index: int = 0) -> None:
+        """Answer the C{index}-th hung request now (then C{StubTreq.flush()})."""
+        request = self.hung.pop(index)
+        body = json.dumps(ok() if answer is None else answer).encode("utf-8")
+        request.setHeader(b"content-type", b"application/json")
+        request.setHeader(b"content-length", str(len(body)).encode("ascii"))
+        request.write(body)
+        request.finish()
+
     def commands(self) -> list[str | None]:
         """The commands received, in order."""
         return [r.command for r in self.received]

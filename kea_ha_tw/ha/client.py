@@ -27,7 +27,6 @@ and Kea-style TLS client contexts.
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any, Sequence
 
 from OpenSSL import SSL
@@ -53,7 +52,7 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH, IPolicyForHTTPS
 from zope.interface import implementer
 
-from kea_ha_tw.commands.envelope import kea_json_dumps
+from kea_ha_tw.commands.envelope import kea_json_dumps, kea_json_loads
 from kea_ha_tw.config.model import HAConfig, PeerConfig, TLSConfig
 from kea_ha_tw.errors import (
     CONTROL_RESULT_COMMAND_UNSUPPORTED,
@@ -114,7 +113,7 @@ def parse_answer(peer: str, body: bytes) -> dict[str, Any]:
         is neither list nor map.
     """
     try:
-        parsed = json.loads(body)
+        parsed = kea_json_loads(body)
     except ValueError as e:
         raise PeerCommunicationError(peer, f"invalid JSON in the response: {e}") from None
     if isinstance(parsed, dict):
