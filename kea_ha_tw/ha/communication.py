@@ -292,7 +292,8 @@ class PartnerCommunication:
 
     def duration_ms(self) -> int:
         """Milliseconds since the last successful heartbeat (or start)."""
-        return int((self._clock.seconds() - self._poke_time) * 1000)
+        # Whole microseconds first (Kea's clock resolution), then truncate.
+        return round((self._clock.seconds() - self._poke_time) * 1_000_000) // 1000
 
     def is_communication_interrupted(self) -> bool:
         """True when last contact is older than C{max-response-delay}."""
