@@ -301,3 +301,27 @@ class FailureTests(SynchronousTestCase):
         rig = Rig()
         self.failureResultOf(rig.run("server9"), SyncError)
         self.assertEqual(rig.partner.received, [])
+
+
+class SerializationTests(SynchronousTestCase):
+    """Two synchronizations never overlap (Kea's is blocking)."""
+
+    def test_second_waits(self):
+        """A sync asked for during another one starts when the first ends."""
+        rig = Rig([element(101)])
+        rig.partner.answers["lease4-get-page"] = InOrder(HANG, paging([element(101)]))
+        first = rig.run()
+        second = rig.run()
+        self.assertEqual([c for c, _ in rig.wire()], ["dhcp-disable", "lease4-get-page"])
+        rig.partner.release(ok("1 IPv4 lease(s) found.", {"count": 1, "leases": [element(101)]}))
+        rig.treqs["server2"].flush()
+        self.assertEqual(self.successResultOf(first), 1)
+        self.assertEqual(self.successResultOf(second), 0)
+        self.assertEqual([c for c, _ in rig.wire()],
+                         ["dhcp-disable", "lease4-get-page", "ha-sync-complete-notify",
+                          "dhcp-disable", "lease4-get-page", "ha-sync-complete-notify"])
+
+    def test_own_name(self):
+        """Synchronizing from this server itself is refused."""
+        rig = Rig()
+        self.assertIn("this server", str(self.failureResultOf(rig.run("server1"), SyncError).value))

@@ -28,7 +28,7 @@ from __future__ import annotations
 from ipaddress import AddressValueError, IPv4Address
 from typing import Any, Callable
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -117,18 +117,25 @@ class LeaseSync:
         self._on_peer_failure = on_peer_failure
         self._backups = frozenset(p.name for p in ha.peers if p.role == ROLE_BACKUP)
         self.in_progress = False
+        # Kea's sync blocks the server, so two never overlap; here a second
+        # one (ha-sync during the automatic sync) waits for the first.
+        self._lock = DeferredLock()
 
     def synchronize(self, server_name: str, max_period: int | None) -> Deferred:
         """
         Run the whole procedure against C{server_name}. Fire with the
         number of leases added or replaced locally; fail with L{SyncError}.
+        A synchronization asked for while another runs starts after it.
         """
-        return Deferred.fromCoroutine(self._synchronize(server_name, max_period))
+        return self._lock.run(
+            lambda: Deferred.fromCoroutine(self._synchronize(server_name, max_period)))
 
     async def _synchronize(self, server_name: str, max_period: int | None) -> int:
         client = self._clients.get(server_name)
         if client is None:
-            raise SyncError(f"server name '{server_name}' is not a configured peer")
+            if server_name == self._ha.this_server_name:
+                raise SyncError(f"'{server_name}' is this server; synchronize from another peer")
+            raise SyncError(f"no peer configuration specified for the '{server_name}'")
         self.in_progress = True
         started = self._clock.seconds()
         self._log.info("starting lease database synchronization with {peer}",
