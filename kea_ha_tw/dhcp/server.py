@@ -1,0 +1,415 @@
+# -*- test-case-name: tests.test_server -*-
+"""
+L{DHCPServer}: RFC 2131 message handling as Kea 2.2's C{Dhcpv4Srv} does
+it. It turns a decoded query into a decoded reply (or nothing), writes the
+lease store before the reply is released, and lets L{IDHCPHooks} (HA) see
+and veto every commit.
+
+Reply routing (where the reply is sent) is the protocol's job; this module
+only decides what the reply says.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from ipaddress import IPv4Address
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+
+from kea_ha_tw.config.model import ServerConfig
+from kea_ha_tw.dhcp.allocation import (
+    Allocation,
+    AllocationEngine,
+    Client,
+    SubnetPlan,
+    belongs_to_client,
+    kea_expired,
+)
+from kea_ha_tw.dhcp.packet import BOOTREPLY, BOOTREQUEST, FLAG_BROADCAST, ZERO, DHCPPacket, MessageType
+from kea_ha_tw.dhcp.replies import ReplyBuilder, process_hostname
+from kea_ha_tw.leases.model import Lease4, LeaseState
+
+_U32 = struct.Struct("!I")
+_RECEIVED_STAT = {
+    1: "pkt4-discover-received",
+    2: "pkt4-offer-received",
+    3: "pkt4-request-received",
+    4: "pkt4-decline-received",
+    5: "pkt4-ack-received",
+    6: "pkt4-nak-received",
+    7: "pkt4-release-received",
+    8: "pkt4-inform-received",
+}
+_SENT_STAT = {2: "pkt4-offer-sent", 5: "pkt4-ack-sent", 6: "pkt4-nak-sent"}
+_ACCEPTED_TYPES = frozenset((1, 3, 4, 7, 8))
+
+#: Statistics Kea 2.2 sets to zero when the server starts (dhcp4_srv.cc).
+GLOBAL_STATISTICS = (
+    "pkt4-received", "pkt4-discover-received", "pkt4-offer-received",
+    "pkt4-request-received", "pkt4-ack-received", "pkt4-nak-received",
+    "pkt4-release-received", "pkt4-decline-received", "pkt4-inform-received",
+    "pkt4-unknown-received", "pkt4-sent", "pkt4-offer-sent", "pkt4-ack-sent",
+    "pkt4-nak-sent", "pkt4-parse-failed", "pkt4-receive-drop",
+    "v4-allocation-fail", "v4-allocation-fail-shared-network", "v4-allocation-fail-subnet",
+    "v4-allocation-fail-no-pools", "v4-allocation-fail-classes", "v4-reservation-conflicts",
+    "cumulative-assigned-addresses", "declined-addresses", "reclaimed-declined-addresses",
+    "reclaimed-leases",
+)
+#: Per-subnet statistics (``subnet[ID].<name>``) Kea 2.2 creates at start.
+SUBNET_STATISTICS = (
+    "total-addresses", "assigned-addresses", "cumulative-assigned-addresses",
+    "declined-addresses", "reclaimed-declined-addresses", "reclaimed-leases",
+    "v4-reservation-conflicts",
+)
+
+
+def _ip_int(host: str) -> int:
+    try:
+        return int.from_bytes(socket.inet_aton(host), "big")
+    except (OSError, TypeError):
+        return 0
+
+
+class DHCPServer:
+    """
+    The DHCPv4 server logic.
+
+    @param config: the parsed configuration.
+    @param store: the L{ILeaseStore}; writes are durable when they return.
+    @param hooks: the L{IDHCPHooks} (HA, or L{NoHA}).
+    @param network_state: the L{INetworkState}; disabled means silence.
+    @param stats: the L{IStatistics}.
+    @param clock: an C{IReactorTime}; C{seconds()} is "now".
+    """
+
+    _log = Logger()
+
+    def __init__(self, config: ServerConfig, store, hooks, network_state, stats, clock) -> None:
+        self.config = config
+        self.store = store
+        self.hooks = hooks
+        self.network_state = network_state
+        self.stats = stats
+        self.clock = clock
+        self.engine = AllocationEngine(config)
+        self.replies = ReplyBuilder(config, self.engine)
+        self._local_addresses: set[bytes] = set(self.replies.configured_server_ids)
+        self._probation = int(config.decline_probation_period)
+        self._init_statistics()
+
+    # -- statistics ----------------------------------------------------------
+
+    def _init_statistics(self) -> None:
+        st = self.stats
+        for name in GLOBAL_STATISTICS:
+            if st.get(name) is None:
+                st.set(name, 0)
+        for s in self.engine.subnets:
+            for name in SUBNET_STATISTICS:
+                key = f"subnet[{s.id}].{name}"
+                if st.get(key) is None:
+                    st.set(key, 0)
+            st.set(f"subnet[{s.id}].total-addresses", s.total_addresses)
+        self.recount_lease_stats()
+
+    def recount_lease_stats(self) -> None:
+        """
+        Kea's C{recountLeaseStats4}: per-subnet assigned and declined
+        counts (declined leases also count as assigned) and the global
+        declined count, from the store. Call it after the store is loaded.
+        """
+        total_declined = 0
+        for s in self.engine.subnets:
+            total_declined += self._refresh_subnet(s.id)
+        self.stats.set("declined-addresses", total_declined)
+
+    def _refresh_subnet(self, subnet_id: int) -> int:
+        assigned, declined = self.store.subnet_counts(subnet_id)
+        self.stats.set(f"subnet[{subnet_id}].assigned-addresses", assigned + declined)
+        self.stats.set(f"subnet[{subnet_id}].declined-addresses", declined)
+        return declined
+
+    def count_parse_failure(self) -> None:
+        """A datagram that did not decode: Kea counts received, parse-failed and drop."""
+        add = self.stats.add
+        add("pkt4-received")
+        add("pkt4-parse-failed")
+        add("pkt4-receive-drop")
+
+    def count_sent(self, reply: DHCPPacket) -> None:
+        """Count a reply that went out (called by the protocol after sending)."""
+        self.stats.add("pkt4-sent")
+        name = _SENT_STAT.get(reply.message_type or 0)
+        if name is not None:
+            self.stats.add(name)
+
+    # -- local addresses -------------------------------------------------------
+
+    def add_local_address(self, address: IPv4Address) -> None:
+        """Record an address this server listens on (accepted as a server identifier)."""
+        self._local_addresses.add(address.packed)
+
+    def accepting(self) -> bool:
+        """False while the network state disables the DHCP service."""
+        return self.network_state.is_enabled()
+
+    # -- entry point -----------------------------------------------------------
+
+    def handle(self, query: DHCPPacket, iface, source: tuple[str, int] | None = None) -> Deferred:
+        """
+        Process C{query} received on C{iface} (an C{InterfaceInfo}) from
+        C{source}; fire with the reply L{DHCPPacket} or C{None}.
+        """
+        if not self.network_state.is_enabled():
+            # Kea drops these before counting anything (DHCP4_PACKET_DROP_0008).
+            return succeed(None)
+        stats = self.stats
+        stats.add("pkt4-received")
+        hooks = self.hooks
+        classes = hooks.classify(query)
+        if not hooks.query_in_scope(query):
+            # Kea 2.2: dropped in buffer4_receive, counted only as received.
+            return succeed(None)
+        options = query.options
+        mt = options.get(53)
+        mtype = mt[0] if mt is not None and len(mt) == 1 else 0
+        stats.add(_RECEIVED_STAT.get(mtype, "pkt4-unknown-received"))
+        if query.op != BOOTREQUEST or mtype not in _ACCEPTED_TYPES:
+            return self._drop("DHCP4_PACKET_DROP_0006", query, mtype)
+        sid = options.get(54)
+        if sid is not None and sid not in self._local_addresses and sid != iface.address.packed:
+            return self._drop("DHCP4_PACKET_DROP_0003", query, mtype)
+        if mtype == 1 and sid is not None:
+            return self._drop("DHCP4_PACKET_DROP_0003", query, mtype)
+        hwaddr = query.chaddr[: min(query.hlen, 16)]
+        client_id = options.get(61) or None
+        if not any(hwaddr) and not client_id:
+            return self._drop("DHCP4_PACKET_DROP_0007", query, mtype)
+        now = int(self.clock.seconds())
+        if mtype == 7:
+            return self._release(query, hwaddr, client_id)
+        if mtype == 4:
+            return self._decline(query, hwaddr, client_id, now)
+        subnet, ok = self._select(query, iface, source, classes, mtype)
+        if not ok:
+            return self._drop("DHCP4_PACKET_DROP_0002", query, mtype)
+        classes = self.replies.full_classes(query, classes, subnet, hwaddr, client_id)
+        if mtype == 1:
+            reply = self._discover(query, iface, subnet, hwaddr, client_id, classes, now)
+            return succeed(reply)
+        if mtype == 3:
+            return self._request(query, iface, subnet, hwaddr, client_id, classes, now)
+        return succeed(self.replies.inform(query, iface, subnet, classes))
+
+    def _drop(self, msg_id: str, query: DHCPPacket, mtype: int) -> Deferred:
+        self.stats.add("pkt4-receive-drop")
+        self._log.debug("dropped query xid={xid} type={msg_type}", msg_id=msg_id,
+                        xid=query.xid, msg_type=mtype)
+        return succeed(None)
+
+    def _select(self, query, iface, source, classes, mtype) -> tuple[SubnetPlan | None, bool]:
+        giaddr = int(query.giaddr)
+        ciaddr = int(query.ciaddr)
+        src = _ip_int(source[0]) if source else 0
+        # Without the datagram's destination address we treat a query as
+        # unicast only when it comes from its own ciaddr (RENEWING).
+        unicast = bool(ciaddr) and src == ciaddr
+        selection = query.options.get(118)
+        sel = _U32.unpack(selection)[0] if selection is not None and len(selection) == 4 else 0
+        subnet = self.engine.select_subnet(
+            giaddr=giaddr, ciaddr=ciaddr, source=src, local_broadcast=not unicast,
+            iface_name=iface.name, iface_address=int(iface.address), selection=sel,
+            classes=classes)
+        if subnet is None and not giaddr and not unicast:
+            # acceptDirectRequest: a broadcast no subnet matches is dropped.
+            if mtype == 8 and not src and not ciaddr:
+                return None, False
+            return None, False
+        if mtype == 8 and not giaddr and not src and not ciaddr:
+            return None, False
+        return subnet, True
+
+    # -- DISCOVER --------------------------------------------------------------
+
+    def _client(self, query, hwaddr, client_id, classes, subnet) -> Client:
+        lt = query.options.get(51)
+        hint = _U32.unpack(lt)[0] if lt is not None and len(lt) == 4 else 0
+        return Client(hwaddr, client_id, classes, hint, "")
+
+    def _discover(self, query, iface, subnet, hwaddr, client_id, classes, now):
+        if subnet is None:
+            return None
+        client = self._client(query, hwaddr, client_id, classes, subnet)
+        reservation = subnet.reservation_for(hwaddr, client_id)
+        client.hostname = process_hostname(query, reservation)
+        requested = query.options.get(50)
+        req = _U32.unpack(requested)[0] if requested is not None and len(requested) == 4 \
+            else int(query.ciaddr)
+        alloc = self.engine.offer(self.store, subnet, client, req, now)
+        if alloc.lease is None:
+            if alloc.allocation_failed:
+                self._count_allocation_failure(subnet.id, classes)
+            return None
+        self._log.debug("offering {address} xid={xid}", msg_id="DHCP4_LEASE_ADVERT",
+                        address=str(alloc.lease.address), xid=query.xid)
+        return self.replies.lease_reply(MessageType.OFFER, query, iface, subnet, alloc, client)
+
+    def _count_allocation_failure(self, subnet_id: int, classes) -> None:
+        add = self.stats.add
+        add("v4-allocation-fail")
+        add(f"subnet[{subnet_id}].v4-allocation-fail")
+        add("v4-allocation-fail-subnet")
+        add(f"subnet[{subnet_id}].v4-allocation-fail-subnet")
+        if classes:
+            add("v4-allocation-fail-classes")
+            add(f"subnet[{subnet_id}].v4-allocation-fail-classes")
+
+    # -- REQUEST ---------------------------------------------------------------
+
+    def _request(self, query, iface, subnet, hwaddr, client_id, classes, now) -> Deferred:
+        if subnet is None:
+            # DHCP4_PACKET_NAK_0001: no subnet for this client.
+            return self._commit(query, self.replies.nak(query, iface, None), [], [])
+        opts = query.options
+        requested = opts.get(50)
+        req = _U32.unpack(requested)[0] if requested is not None and len(requested) == 4 else 0
+        if not req:
+            req = int(query.ciaddr)
+        if 54 not in opts and requested is not None:
+            # INIT-REBOOT.
+            lease = self.engine.find_init_reboot_lease(
+                self.store, subnet, Client(hwaddr, client_id))
+            known = lease is not None and belongs_to_client(lease, hwaddr, client_id)
+            if not subnet.authoritative and not known:
+                self._log.debug("INIT-REBOOT from unknown client for {address}",
+                                msg_id="DHCP4_NO_LEASE_INIT_REBOOT",
+                                address=str(IPv4Address(req)))
+                return succeed(None)
+            if (known and int(lease.address) != req) or (not known and subnet.authoritative):
+                return self._commit(query, self.replies.nak(query, iface, subnet), [], [])
+        client = self._client(query, hwaddr, client_id, classes, subnet)
+        reservation = subnet.reservation_for(hwaddr, client_id)
+        client.hostname = process_hostname(query, reservation)
+        alloc = self.engine.request(self.store, subnet, client, req, now)
+        lease = alloc.lease
+        if lease is None:
+            if alloc.allocation_failed:
+                self._count_allocation_failure(subnet.id, classes)
+            if alloc.unknown_requested and subnet.pool_of(req) is None:
+                self._log.debug("requested {address} is not ours",
+                                msg_id="DHCP4_UNKNOWN_ADDRESS_REQUESTED",
+                                address=str(IPv4Address(req)))
+                return succeed(None)
+            return self._commit(query, self.replies.nak(query, iface, subnet), [], [])
+        deleted = self._store_allocation(subnet, alloc, now)
+        reply = self.replies.lease_reply(MessageType.ACK, query, iface, subnet, alloc, client)
+        return self._commit(query, reply, [lease], deleted)
+
+    def _store_allocation(self, subnet: SubnetPlan, alloc: Allocation, now: int) -> list[Lease4]:
+        store = self.store
+        stats = self.stats
+        lease = alloc.lease
+        deleted = []
+        old = alloc.old_lease
+        if old is not None and old.address != lease.address:
+            if store.delete(old.address):
+                deleted.append(old)
+            if old.subnet_id != subnet.id:
+                self._refresh_subnet(old.subnet_id)
+        store.update(lease)
+        reused = alloc.reused
+        if reused is not None:
+            self._count_reclaimed(reused)
+        fresh = True
+        prev = alloc.previous
+        if alloc.renewed and prev is not None:
+            if prev.state == LeaseState.EXPIRED_RECLAIMED:
+                pass
+            elif kea_expired(prev, now):
+                self._count_reclaimed(prev)
+            else:
+                fresh = False
+        if fresh:
+            stats.add("cumulative-assigned-addresses")
+            stats.add(f"subnet[{subnet.id}].cumulative-assigned-addresses")
+        self._refresh_subnet(subnet.id)
+        return deleted
+
+    def _count_reclaimed(self, lease: Lease4) -> None:
+        add = self.stats.add
+        add("reclaimed-leases")
+        add(f"subnet[{lease.subnet_id}].reclaimed-leases")
+        if lease.state == LeaseState.DECLINED:
+            add("reclaimed-declined-addresses")
+            add(f"subnet[{lease.subnet_id}].reclaimed-declined-addresses")
+            self._refresh_global_declined()
+
+    def _refresh_global_declined(self) -> None:
+        total = 0
+        for s in self.engine.subnets:
+            total += self.store.subnet_counts(s.id)[1]
+        self.stats.set("declined-addresses", total)
+
+    def _commit(self, query, reply, leases, deleted) -> Deferred:
+        """Kea's leases4_committed: the hooks may hold or drop the reply."""
+        d = self.hooks.leases_committed(query, leases, deleted)
+
+        def decided(send: bool):
+            if not send:
+                self._log.debug("reply to xid={xid} dropped by leases4_committed",
+                                msg_id="DHCP4_HOOK_LEASES4_COMMITTED_DROP", xid=query.xid)
+                return None
+            return reply
+
+        return d.addCallback(decided)
+
+    # -- RELEASE / DECLINE -------------------------------------------------------
+
+    def _release(self, query, hwaddr, client_id) -> Deferred:
+        address = query.ciaddr
+        lease = self.store.get(address)
+        deleted = []
+        if lease is None:
+            self._log.debug("RELEASE of {address}: no lease", msg_id="DHCP4_RELEASE_FAIL_NO_LEASE",
+                            address=str(address))
+        elif not belongs_to_client(lease, hwaddr, client_id):
+            self._log.debug("RELEASE of {address} by another client",
+                            msg_id="DHCP4_RELEASE_FAIL_WRONG_CLIENT", address=str(address))
+        elif self.store.delete(address):
+            deleted.append(lease)
+            self._refresh_subnet(lease.subnet_id)
+            self._log.info("released {address}", msg_id="DHCP4_RELEASE", address=str(address))
+        return self._commit(query, None, [], deleted)
+
+    def _decline(self, query, hwaddr, client_id, now) -> Deferred:
+        requested = query.options.get(50)
+        if requested is None or len(requested) != 4:
+            # RFC violation: Kea drops and counts.
+            return self._drop("DHCP4_PACKET_DROP_0007", query, 4)
+        address = IPv4Address(requested)
+        lease = self.store.get(address)
+        leases = []
+        if lease is None:
+            self._log.warn("DECLINE of {address}: no lease", msg_id="DHCP4_DECLINE_LEASE_NOT_FOUND",
+                           address=str(address))
+        elif not belongs_to_client(lease, hwaddr, client_id):
+            self._log.warn("DECLINE of {address} by another client",
+                           msg_id="DHCP4_DECLINE_LEASE_MISMATCH", address=str(address))
+        else:
+            declined = lease.evolve(
+                hwaddr=b"", client_id=None, cltt=now, hostname="", fqdn_fwd=False,
+                fqdn_rev=False, state=LeaseState.DECLINED, valid_lft=self._probation)
+            self.store.update(declined)
+            self._refresh_subnet(lease.subnet_id)
+            self.stats.add("declined-addresses")
+            leases.append(declined)
+            self._log.info("{address} declined, probation {seconds} s",
+                           msg_id="DHCP4_DECLINE_LEASE", address=str(address),
+                           seconds=self._probation)
+        return self._commit(query, None, leases, [])
+
+
+__all__ = ["DHCPServer", "GLOBAL_STATISTICS", "SUBNET_STATISTICS", "BOOTREPLY", "FLAG_BROADCAST",
+           "ZERO"]
