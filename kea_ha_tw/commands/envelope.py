@@ -43,6 +43,8 @@ HTTP_REASONS = {
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not Found",
+    408: "Request Timeout",
+    413: "Request Entity Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
