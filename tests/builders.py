@@ -177,7 +177,8 @@ def u32(value: int) -> bytes:
 class DictLeaseStore:
     """
     A minimal ILeaseStore for server tests, indexed by address, hwaddr and
-    client id. (subnet_counts returns (leases in state default, declined).)
+    client id. subnet_counts is Kea's (assigned, declined); assigned
+    includes declined leases.
     """
 
     def __init__(self, leases=()) -> None:
@@ -238,10 +239,10 @@ class DictLeaseStore:
         return len(doomed)
 
     def subnet_counts(self, subnet_id):
-        """(default-state leases, declined leases) of C{subnet_id}."""
+        """(default + declined leases, declined leases) of C{subnet_id}."""
         mine = [v for v in self.leases.values() if v.subnet_id == subnet_id]
-        return (sum(1 for v in mine if v.state == LeaseState.DEFAULT),
-                sum(1 for v in mine if v.state == LeaseState.DECLINED))
+        declined = sum(1 for v in mine if v.state == LeaseState.DECLINED)
+        return (sum(1 for v in mine if v.state == LeaseState.DEFAULT) + declined, declined)
 
     def count(self, subnet_id=None):
         """Number of leases."""

@@ -218,16 +218,19 @@ def resolve_interfaces(
 
 def open_dhcp_socket(iface: InterfaceInfo, port: int = 67) -> socket.socket:
     """
-    A non-blocking UDP socket on 0.0.0.0:C{port} bound to C{iface} with
-    C{SO_BINDTODEVICE}, C{SO_REUSEADDR} and C{SO_BROADCAST}. Needs
-    CAP_NET_BIND_SERVICE and CAP_NET_RAW (root).
+    A non-blocking UDP socket bound to C{iface} with C{SO_BINDTODEVICE},
+    C{SO_REUSEADDR} and C{SO_BROADCAST}. On an Ethernet interface it binds
+    0.0.0.0:C{port}, so broadcasts arrive; on one without a MAC (loopback,
+    tunnels: no broadcast clients) it binds the interface address, as Kea's
+    UDP sockets do, leaving the port free on the other addresses (a relay
+    or perfdhcp on 127.0.0.2:67). Needs root (port 67, SO_BINDTODEVICE).
     """
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, iface.name.encode() + b"\x00")
-        s.bind(("0.0.0.0", port))
+        s.bind(("0.0.0.0" if iface.mac else str(iface.address), port))
         s.setblocking(False)
     except BaseException:
         s.close()

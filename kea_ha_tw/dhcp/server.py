@@ -126,8 +126,9 @@ class DHCPServer:
         self.stats.set("declined-addresses", total_declined)
 
     def _refresh_subnet(self, subnet_id: int) -> int:
+        # ILeaseStore.subnet_counts is Kea's pair: assigned counts declined leases too.
         assigned, declined = self.store.subnet_counts(subnet_id)
-        self.stats.set(f"subnet[{subnet_id}].assigned-addresses", assigned + declined)
+        self.stats.set(f"subnet[{subnet_id}].assigned-addresses", assigned)
         self.stats.set(f"subnet[{subnet_id}].declined-addresses", declined)
         return declined
 
