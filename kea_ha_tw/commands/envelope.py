@@ -8,7 +8,8 @@ C{kea-shell} and HA peers see their quirks:
  - the writer sorts map keys and puts spaces inside braces and brackets
    (C{{ "a": 1 }}, C{[ 1, 2 ]}, C{{  }}, C{[  ]}); doubles print like C++
    C{ostream} (six significant digits, C{.0} appended when there is no
-   point); strings are byte strings and every byte outside 0x20..0x7e is
+   point; not after an exponent, where Kea's C{1e+300.0} would be
+   unreadable); strings are byte strings and every byte outside 0x20..0x7e is
    written as C{\\u00XX} (so UTF-8 text goes out one escape per byte);
  - the reader treats strings as bytes too (C{\\u00XX} is one byte; an
    escape above C{\\u00ff} is an error), rejects integers outside int64,
@@ -124,8 +125,10 @@ def _dump_string(s: str) -> str:
 
 
 def _dump_float(f: float) -> str:
+    # Kea appends ".0" even after an exponent ("1e+300.0"), which no JSON
+    # reader (Kea's included) accepts; we leave exponents alone.
     text = format(f, ".6g")
-    return text if "." in text else text + ".0"
+    return text if "." in text or "e" in text or "n" in text else text + ".0"
 
 
 def _dump(value: Any) -> str:
