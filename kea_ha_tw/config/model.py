@@ -89,6 +89,9 @@ class SubnetConfig:
     next_server: IPv4Address | None = None
     server_hostname: str | None = None
     boot_file_name: str | None = None
+    calculate_tee_times: bool | None = None
+    t1_percent: float | None = None
+    t2_percent: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +274,12 @@ class ServerConfig:
     multi_threading_enabled: bool = False
     server_tag: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # interfaces-config: "same-as-inbound" or "use-routing"; re-detect.
+    outbound_interface: str = "same-as-inbound"
+    re_detect: bool = True
+    # Dhcp4.multi-threading: 0 threads means "as many as CPUs" (Kea).
+    thread_pool_size: int = 0
+    packet_queue_size: int = 64
 
     def subnet_by_id(self, subnet_id: int) -> SubnetConfig | None:
         """The subnet with id C{subnet_id}, or C{None}."""
