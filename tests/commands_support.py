@@ -21,7 +21,7 @@ from treq.testing import StubTreq
 from twisted.internet.task import Clock
 
 from kea_ha_tw.commands.context import CommandContext
-from kea_ha_tw.commands.envelope import kea_json_dumps
+from kea_ha_tw.commands.envelope import kea_json_dumps, kea_json_loads
 from kea_ha_tw.commands.registry import build_default_registry
 from kea_ha_tw.commands.resource import ControlChannelResource
 from kea_ha_tw.config.model import PoolConfig, ServerConfig, SubnetConfig
@@ -95,7 +95,7 @@ class CommandHarness:
             body = body.encode("utf-8")
         response, content = self.post_raw(body)
         self.testcase.assertEqual(response.code, 200, content)
-        value = json.loads(content)
+        value = kea_json_loads(content)
         self.testcase.assertIsInstance(value, list)
         return value
 

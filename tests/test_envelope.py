@@ -153,9 +153,11 @@ class ReaderTests(SynchronousTestCase):
         self.assertEqual(kea_json_loads(b'{"command":"foo","command":"version-get"}'),
                          {"command": "version-get"})
 
-    def test_invalid_utf8_replaced(self):
-        """A byte escape that is not UTF-8 becomes U+FFFD (Kea keeps the raw byte)."""
-        self.assertEqual(kea_json_loads(b'["\\u00e9"]'), ["\ufffd"])
+    def test_invalid_utf8_kept(self):
+        """A byte that is not UTF-8 is kept (surrogate escape) and written back as Kea does."""
+        value = kea_json_loads(b'["x\\u00e9y"]')
+        self.assertEqual(value, ["x\udce9y"])
+        self.assertEqual(kea_json_dumps(value), '[ "x\\u00e9y" ]')
 
 
 class PositionTests(SynchronousTestCase):

@@ -12,7 +12,8 @@ C{kea-shell} and HA peers see their quirks:
    unreadable); strings are byte strings and every byte outside 0x20..0x7e is
    written as C{\\u00XX} (so UTF-8 text goes out one escape per byte);
  - the reader treats strings as bytes too (C{\\u00XX} is one byte; an
-   escape above C{\\u00ff} is an error), rejects integers outside int64,
+   escape above C{\\u00ff} is an error; bytes that are not UTF-8 stay as
+   surrogate escapes), rejects integers outside int64,
    and records where every element starts, which argument errors quote as
    C{(<wire>:LINE:COL)}.
 
@@ -213,14 +214,15 @@ def _reject_constant(name: str) -> Any:
 def _as_kea_string(s: str) -> str:
     # s holds one code point per byte (the body was read as latin-1 and
     # \u00XX escapes give one code point each): rebuild Kea's byte string
-    # and read it as UTF-8, the way everything else in Python wants text.
+    # and read it as UTF-8; bytes that are not UTF-8 stay as surrogate
+    # escapes (as in the lease file codec), so they are written back as sent.
     if s.isascii():
         return s
     try:
         raw = s.encode("latin-1")
     except UnicodeEncodeError:
         raise KeaJSONError("Unsupported unicode escape") from None
-    return raw.decode("utf-8", "replace")
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _fix_strings(value: Any) -> Any:
