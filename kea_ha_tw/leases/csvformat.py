@@ -118,11 +118,17 @@ def parse_header(line: str, filename: str = "") -> FileSchema:
 # -- escaping ---------------------------------------------------------------
 
 def escape(text: str) -> str:
-    """Kea's C{CSVRow::escapeCharacters(text, ",")}: C{&} and C{,} as C{&#xHH}."""
+    """
+    Kea's C{CSVRow::escapeCharacters(text, ",")}: C{&} and C{,} as C{&#xHH}.
+    A newline is escaped too (C{&#x0a}), which Kea reads back; Kea itself
+    writes it raw and so breaks its own file.
+    """
     if "&" in text:
-        text = text.replace("&", "&#x26")
+        text = text
     if "," in text:
         text = text.replace(",", "&#x2c")
+    if "\n" in text:
+        text = text.replace("\n", "&#x0a")
     return text
 
 
@@ -250,7 +256,7 @@ def _address(text: str) -> IPv4Address:
         raise CSVFormatError(f"invalid IPv4 address '{text}'") from None
 
 
-def decode_row(line: str, schema: FileSchema = CURRENT_SCHEMA, filename: str = "") -> Lease4:
+def decode_row(line: str, schema: FileSchema = CURRENT_SCHEMA) -> Lease4:
     """
     One data row (without its newline) as a L{Lease4}, with Kea's checks;
     raise L{CSVFormatError} with the reason when Kea would skip the row.
@@ -259,7 +265,7 @@ def decode_row(line: str, schema: FileSchema = CURRENT_SCHEMA, filename: str = "
     fields = line.split(",")
     n = len(fields)
     if n != 11:
-        fields = _fit_columns(line, fields, schema, filename)
+        fields = _fit_columns(fields, schema)
     (address, hw, cid, valid, expire, subnet, fwd, rev, host, state, ctx) = fields
     addr = _address(address)
     try:
@@ -290,28 +296,24 @@ def decode_row(line: str, schema: FileSchema = CURRENT_SCHEMA, filename: str = "
                       fqdn_fwd, fqdn_rev, host, lease_state, context)
 
 
-def _fit_columns(line: str, fields: list[str], schema: FileSchema, filename: str) -> list[str]:
-    """Kea's C{VersionedCSVFile::next}: upgrade or downgrade a row to 11 columns."""
+def _fit_columns(fields: list[str], schema: FileSchema) -> list[str]:
+    """
+    A row that has not exactly 11 values, as Kea 2.2 really reads it: an
+    older file's row (at least as long as its header's valid columns) gets
+    the missing columns' defaults; extra values are ignored (Kea 2.4's
+    C{pool_id}, or anything else: C{CSVLeaseFile4::next} ignores the
+    column-count verdict of C{VersionedCSVFile::next}); a row still shorter
+    than 11 fails on the first column Kea reads that is not there.
+    """
     n = len(fields)
-    reason = None
-    if schema.needs_upgrade:
-        if n < schema.valid_columns:
-            reason = "too few columns to upgrade"
-        elif n > len(COLUMNS):
-            reason = "too many columns to upgrade"
-        else:
-            return fields + list(_COLUMN_DEFAULTS[n:])
-    elif schema.needs_downgrade:
-        if n < len(COLUMNS):
-            reason = "too few columns to downgrade"
-        elif n > schema.header_columns:
-            reason = "too many columns to downgrade"
-        else:
-            return fields[:len(COLUMNS)]
-    else:
-        reason = "must match current schema"
-    raise CSVFormatError(f"Invalid number of columns: {n} in row: '{line}', file:"
-                         f" '{filename}' : {reason}")
+    if n > len(COLUMNS):
+        return fields[:len(COLUMNS)]
+    if schema.needs_upgrade and n >= schema.valid_columns:
+        return fields + list(_COLUMN_DEFAULTS[n:])
+    # Kea reads address, client_id, hwaddr, state, user_context, ... in turn.
+    missing = 2 if n <= 2 else 9 if n <= 9 else 10
+    raise CSVFormatError(f"value index '{missing}' of the CSV row is out of bounds;"
+                         f" maximal index is '{n - 1}'")
 
 
 def encode_row(lease: Lease4, valid_lft: int | None = None) -> str:
@@ -380,7 +382,7 @@ def read_rows(lines: Iterable[str], filename: str = "",
             continue
         stats.reads += 1
         try:
-            lease = decode_row(line, schema, filename)
+            lease = decode_row(line, schema)
         except CSVFormatError as e:
             stats.read_errors += 1
             yield CSVFormatError(f"discarding row {stats.reads}, error: {e}")

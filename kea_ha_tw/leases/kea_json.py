@@ -4,16 +4,11 @@ Kea 2.2's lease JSON (C{Lease4::toElement} / C{Lease4::fromElement}) and
 Kea's own JSON text (C{Element::str}), plus the hex identifier parsers both
 share with the lease file (pure functions, no I/O).
 
-Strings in Kea are byte strings, and Kea writes every byte outside
-0x20-0x7e as C{\\u00XX}. So that a hostname or user context travels
-between us and Kea with the same bytes on both sides:
-
-  - L{lease_to_element} gives non-ASCII text as its UTF-8 bytes, one
-    character per byte (dump the result with C{json.dumps}' default
-    C{ensure_ascii=True} and it reads C{\\u00c3\\u00a9} exactly like Kea's
-    C{"é"});
-  - L{lease_from_element} turns such byte strings back into text when they
-    are UTF-8.
+Lease elements hold text (C{str}); Kea's byte-string view of JSON (every
+byte outside 0x20-0x7e as C{\\u00XX}) is the wire codec's business
+(C{kea_ha_tw.commands.envelope}). The lease file's JSON text, which Kea
+writes the same way, is read and written here (L{to_kea_json},
+L{from_kea_json}).
 """
 
 from __future__ import annotations
@@ -229,36 +224,6 @@ def parse_client_id(text: str) -> bytes:
     return data
 
 
-def kea_text(text: str) -> str:
-    """
-    C{text} as Kea holds it: its UTF-8 bytes, one character per byte (the
-    inverse of L{text_from_kea_bytes}). ASCII is returned as it is.
-    """
-    if text.isascii():
-        return text
-    return text.encode("utf-8", "surrogateescape").decode("latin-1")
-
-
-def _kea_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return kea_text(value)
-    if isinstance(value, Mapping):
-        return {kea_text(k): _kea_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_kea_value(v) for v in value]
-    return value
-
-
-def _text_value(value: Any) -> Any:
-    if isinstance(value, str):
-        return text_from_kea_bytes(value, lossless=False)
-    if isinstance(value, dict):
-        return {text_from_kea_bytes(k, lossless=False): _text_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_text_value(v) for v in value]
-    return value
-
-
 # -- Lease4::toElement ------------------------------------------------------------
 
 def lease_to_element(lease: Lease4, *, with_expire: bool = False) -> dict[str, Any]:
@@ -277,13 +242,13 @@ def lease_to_element(lease: Lease4, *, with_expire: bool = False) -> dict[str, A
         element["cltt"] = lease.cltt
     element["fqdn-fwd"] = bool(lease.fqdn_fwd)
     element["fqdn-rev"] = bool(lease.fqdn_rev)
-    element["hostname"] = kea_text(lease.hostname)
+    element["hostname"] = lease.hostname
     element["hw-address"] = lease.hwaddr.hex(":")
     element["ip-address"] = str(lease.address)
     element["state"] = int(lease.state)
     element["subnet-id"] = lease.subnet_id
     if lease.user_context is not None:
-        element["user-context"] = _kea_value(lease.user_context)
+        element["user-context"] = lease.user_context
     element["valid-lft"] = lease.valid_lft
     return element
 
@@ -389,7 +354,7 @@ def lease_from_element(element: Any, *, now: float | None = None) -> Lease4:
     hostname = element.get("hostname")
     if not isinstance(hostname, str):
         raise ValueError("hostname is not present in the parsed lease or it is not a string value")
-    hostname = _ascii_lower(text_from_kea_bytes(hostname, lossless=False))
+    hostname = _ascii_lower(hostname)
 
     state = element.get("state")
     if not _is_int(state):
@@ -402,7 +367,6 @@ def lease_from_element(element: Any, *, now: float | None = None) -> Lease4:
         context = element["user-context"]
         if not isinstance(context, dict):
             raise ValueError("user context is not a map")
-        context = _text_value(context)
 
     if not isinstance(address, IPv4Address):
         raise ValueError(f"address {address} it not an IPv4 address")
