@@ -124,7 +124,7 @@ def escape(text: str) -> str:
     writes it raw and so breaks its own file.
     """
     if "&" in text:
-        text = text
+        text = text.replace("&", "&#x26")
     if "," in text:
         text = text.replace(",", "&#x2c")
     if "\n" in text:
