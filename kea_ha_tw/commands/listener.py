@@ -177,7 +177,7 @@ def listen_control_channel(
     if socket_config.socket_type == "unix":
         factory: Any = UnixControlFactory(root_resource.registry, root_resource.context, reactor)
     else:
-        factory = ControlSite(root_resource)
+        factory = ControlSite(root_resource, reactor)
     service = StreamServerEndpointService(endpoint, factory)
     service._raiseSynchronously = True
     return service

@@ -223,6 +223,10 @@ class _Discard:
         """Nothing to seek."""
         return 0
 
+    def tell(self) -> int:
+        """Nothing was kept."""
+        return 0
+
     def read(self, *args: Any) -> bytes:
         """Nothing was kept."""
         return b""
@@ -252,13 +256,15 @@ class ControlRequest(Request):
 class ControlSite(Site):
     """
     The C{Site} for a command listener: L{ControlRequest}s, Kea's 30 s idle
-    timeout, and no access log (commands are logged by the registry).
+    timeout on C{reactor}'s clock, and no access log (commands are logged
+    by the registry).
     """
 
     noisy = False
 
-    def __init__(self, resource: ControlChannelResource, timeout: float = IDLE_TIMEOUT_S) -> None:
-        super().__init__(resource, timeout=timeout)
+    def __init__(self, resource: ControlChannelResource, reactor: Any,
+                 timeout: float = IDLE_TIMEOUT_S) -> None:
+        super().__init__(resource, timeout=timeout, reactor=reactor)
         limit = resource.max_body_size
 
         class _Request(ControlRequest):
