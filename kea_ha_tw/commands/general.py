@@ -86,10 +86,7 @@ def config_element(config: ServerConfig) -> dict[str, Any]:
     """C{{"Dhcp4": {...}}} for C{config}, as C{config-get} returns it."""
     from kea_ha_tw.config.loader import config_to_element
 
-    element = config_to_element(config)
-    if isinstance(element, dict) and set(element) == {"Dhcp4"}:
-        return element
-    return {"Dhcp4": element}
+    return {"Dhcp4": config_to_element(config)}
 
 
 def _config_arguments(arguments: Any) -> dict[str, Any]:
