@@ -177,7 +177,7 @@ class CapturedPacketTests(SynchronousTestCase):
 class DecodeRejectTests(SynchronousTestCase):
     """Inputs L{decode} rejects, each with a precise reason."""
 
-    def assertRejected(self, data, *fragments):
+    def assert_rejected(self, data, *fragments):
         """Assert C{decode(data)} raises and the reason has C{fragments}."""
         e = self.assertRaises(PacketDecodeError, decode, data)
         for fragment in fragments:
@@ -186,28 +186,28 @@ class DecodeRejectTests(SynchronousTestCase):
 
     def test_shorter_than_header(self):
         """Fewer than 236 bytes: truncated header."""
-        self.assertRejected(b"", "0 bytes", "236")
-        self.assertRejected(_raw()[:235], "235 bytes", "236-byte BOOTP header")
+        self.assert_rejected(b"", "0 bytes", "236")
+        self.assert_rejected(_raw()[:235], "235 bytes", "236-byte BOOTP header")
 
     def test_bootp_without_vendor_area(self):
         """Exactly 236 bytes: BOOTP without a magic cookie."""
-        self.assertRejected(_raw()[:236], "BOOTP", "no magic cookie")
+        self.assert_rejected(_raw()[:236], "BOOTP", "no magic cookie")
 
     def test_truncated_cookie(self):
         """237 to 239 bytes: truncated inside the magic cookie."""
         for size in (237, 238, 239):
-            self.assertRejected(_raw()[:size], f"{size} bytes", "magic cookie")
+            self.assert_rejected(_raw()[:size], f"{size} bytes", "magic cookie")
 
     def test_bad_cookie(self):
         """A wrong magic cookie is rejected and shown in hex."""
-        self.assertRejected(
+        self.assert_rejected(
             _raw(cookie=b"\x00\x82\x53\x63"), "bad magic cookie 00825363"
         )
 
     def test_hlen_over_20(self):
         """hlen above 20 is rejected, as Kea rejects it."""
-        self.assertRejected(_raw(hlen=21), "hlen 21")
-        self.assertRejected(_raw(hlen=255), "hlen 255")
+        self.assert_rejected(_raw(hlen=21), "hlen 21")
+        self.assert_rejected(_raw(hlen=255), "hlen 255")
 
     def test_hlen_17_to_20_accepted(self):
         """hlen 17..20 is kept; hwaddr clamps to the 16 chaddr bytes."""
@@ -218,21 +218,21 @@ class DecodeRejectTests(SynchronousTestCase):
 
     def test_option_length_byte_missing(self):
         """An option code as the last byte, with no length byte."""
-        self.assertRejected(
+        self.assert_rejected(
             _raw(b"\x35\x01\x01\x0c"),
             "option 12 at offset 243", "length byte missing",
         )
 
     def test_option_runs_past_end(self):
         """An option whose length runs past the end of the packet."""
-        self.assertRejected(
+        self.assert_rejected(
             _raw(b"\x35\x01\x01\x0c\x0aabc"),
             "option 12 at offset 243", "length 10", "3 bytes left",
         )
 
     def test_option_length_overflow_in_file(self):
         """An overloaded field whose last option overflows the field."""
-        e = self.assertRejected(
+        e = self.assert_rejected(
             _raw(b"\x35\x01\x01\x34\x01\x01\xff", file=bytes(126) + b"\x0c\x05"),
             "option 12", "file field", "length 5",
         )
@@ -241,7 +241,7 @@ class DecodeRejectTests(SynchronousTestCase):
     def test_non_bytes(self):
         """Anything but bytes-like input is a decode error, not TypeError."""
         for value in (None, "abc", 300, [1, 2]):
-            self.assertRejected(value, "expected bytes")
+            self.assert_rejected(value, "expected bytes")
 
     def test_bytes_like_accepted(self):
         """bytearray and memoryview decode like bytes."""
@@ -623,8 +623,10 @@ _addresses = st.one_of(st.just(ZERO), st.builds(IPv4Address, _u32))
 _codes = st.integers(1, 254).filter(lambda c: c != 52)
 
 
-def _packets(options=st.dictionaries(_codes, st.binary(max_size=300), max_size=12),
-             fields=st.binary):
+_ANY_OPTIONS = st.dictionaries(_codes, st.binary(max_size=300), max_size=12)
+
+
+def _packets(options=_ANY_OPTIONS, fields=st.binary):
     """Random DHCPPacket values (hlen within what decode accepts)."""
     return st.builds(
         DHCPPacket,

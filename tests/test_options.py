@@ -37,7 +37,12 @@ from kea_ha_tw.dhcp.options import (
 from kea_ha_tw.dhcp.packet import DHCPPacket, MessageType
 from kea_ha_tw.errors import PacketDecodeError
 
-from tests.test_codec import KEA_OFFER_NO_PRL, KEA_OFFER_TO_UDHCPC, RELAYED_DISCOVER, UDHCPC_DISCOVER
+from tests.test_codec import (
+    KEA_OFFER_NO_PRL,
+    KEA_OFFER_TO_UDHCPC,
+    RELAYED_DISCOVER,
+    UDHCPC_DISCOVER,
+)
 
 
 class AddressTests(SynchronousTestCase):

@@ -42,7 +42,7 @@ from __future__ import annotations
 import dataclasses
 import struct
 from ipaddress import IPv4Address
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from kea_ha_tw.dhcp.packet import ZERO, DHCPPacket
 from kea_ha_tw.errors import PacketDecodeError
@@ -345,7 +345,7 @@ def _overload(
     fields = _place(middle, rooms)
     if fields is None:
         return None
-    used = dict(zip(order, fields))
+    used = dict(zip(order, fields, strict=True))
     value = (1 if used.get("file") else 0) | (2 if used.get("sname") else 0)
     if not value:  # everything fitted in the options field after all
         return b"".join([head_bytes, *used["options"], tail_bytes, _END]), None, None

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 from ipaddress import IPv4Address
-from typing import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from kea_ha_tw.errors import PacketDecodeError
 
