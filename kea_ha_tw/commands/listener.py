@@ -27,10 +27,11 @@ from OpenSSL import SSL
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IService
 from twisted.internet import endpoints
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IOpenSSLContextFactory, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from kea_ha_tw.commands.envelope import KeaJSONError, answer, kea_json_dumps, kea_json_loads
 from kea_ha_tw.commands.registry import CommandRegistry
@@ -97,6 +98,7 @@ def build_tls_server_context(tls: TLSConfig, path: str = "control-socket") -> SS
     return ctx
 
 
+@implementer(IOpenSSLContextFactory)
 class TLSServerContextFactory:
     """A Twisted server context factory holding one pyOpenSSL context, built eagerly."""
 
