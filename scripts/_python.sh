@@ -20,4 +20,4 @@ else
   PY=$(command -v python3 || echo python3)
 fi
 # twistd run by $PY, whatever bin directory it came with.
-twistd_cmd() { "$PY" -c 'from twisted.scripts.twistd import run; run()' "$@"; }
+twistd_cmd() { "$PY" -c 'import sys; sys.argv[0] = "twistd"; from twisted.scripts.twistd import run; run()' "$@"; }

@@ -302,7 +302,7 @@ class KeaServer(ServerUnderTest):
 
 def twistd_argv(*args: str) -> list[str]:
     """C{twistd ARGS...} run by this interpreter."""
-    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()", *args]
+    return [sys.executable, "-c", "import sys; sys.argv[0] = 'twistd'; from twisted.scripts.twistd import run; run()", *args]
 
 
 def checkout_env() -> dict[str, str]:
