@@ -1,0 +1,142 @@
+"""Tests for L{kea_ha_tw.service}: the composition root's wiring."""
+
+from __future__ import annotations
+
+import json
+
+from treq.testing import StubTreq
+from twisted.internet.defer import succeed
+from twisted.trial.unittest import SynchronousTestCase
+
+from kea_ha_tw.config.loader import parse_config
+from kea_ha_tw.dhcp.hooks import NoHA
+from kea_ha_tw.errors import CommandError
+from kea_ha_tw.ha.service import HAService
+from kea_ha_tw.leases.service import LeaseStoreService
+from kea_ha_tw.service import OrderedMultiService, build_service
+from kea_ha_tw.dhcp.netif import DHCPListenerService
+from tests.builders import ETH0
+from tests.fakes import MemoryUDPReactor
+
+STANDALONE = """
+{ "Dhcp4": {
+  "interfaces-config": { "interfaces": [ ] },
+  "lease-database": { "type": "memfile", "persist": false },
+  "subnet4": [ { "id": 1, "subnet": "192.0.2.0/24",
+                 "pools": [ { "pool": "192.0.2.100 - 192.0.2.199" } ] } ]
+} }
+"""
+
+HOT_STANDBY = """
+{ "Dhcp4": {
+  "interfaces-config": { "interfaces": [ ] },
+  "lease-database": { "type": "memfile", "persist": false },
+  "hooks-libraries": [
+    { "library": "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_lease_cmds.so" },
+    { "library": "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_ha.so",
+      "parameters": { "high-availability": [ {
+        "this-server-name": "server1", "mode": "hot-standby",
+        "peers": [
+          { "name": "server1", "url": "http://127.0.0.11:8001/", "role": "primary" },
+          { "name": "server2", "url": "http://127.0.0.12:8001/", "role": "standby" } ]
+      } ] } } ],
+  "subnet4": [ { "id": 1, "subnet": "192.0.2.0/24",
+                 "pools": [ { "pool": "192.0.2.100 - 192.0.2.199" } ] } ]
+} }
+"""
+
+
+class _Recorder:
+    """A child service that records when it was stopped."""
+
+    def __init__(self, name, log):
+        self.name, self.log, self.running, self.parent = name, log, 0, None
+
+    def setServiceParent(self, parent):  # noqa: N802 - Twisted API
+        parent.addService(self)
+
+    def disownServiceParent(self):  # noqa: N802 - Twisted API
+        pass
+
+    def privilegedStartService(self):  # noqa: N802 - Twisted API
+        pass
+
+    def startService(self):  # noqa: N802 - Twisted API
+        self.running = 1
+
+    def stopService(self):  # noqa: N802 - Twisted API
+        self.log.append(self.name)
+        self.running = 0
+        return succeed(None)
+
+
+class BuildServiceTests(SynchronousTestCase):
+    """L{build_service} composes the services in Kea's start order."""
+
+    def test_standalone_children(self):
+        """Without HA the tree is lease store, then DHCP sockets; hooks are NoHA."""
+        top = build_service(parse_config(STANDALONE), reactor=MemoryUDPReactor())
+        kinds = [type(c) for c in top]
+        self.assertEqual(kinds, [LeaseStoreService, DHCPListenerService])
+        self.assertIsInstance(top.server.hooks, NoHA)
+
+    def test_ha_children_and_commands(self):
+        """With the HA hook, HAService and the peer-url listener join, and ha-* commands exist."""
+        top = build_service(parse_config(HOT_STANDBY), reactor=MemoryUDPReactor(),
+                            http_client_factory=lambda reactor, peers, tls: StubTreq(None))
+        kinds = [type(c).__name__ for c in top]
+        self.assertEqual(kinds, ["LeaseStoreService", "HAService",
+                                 "StreamServerEndpointService", "DHCPListenerService"])
+        self.assertIsInstance(top.server.hooks, HAService)
+        names = top.server.registry.names()
+        for name in ("ha-heartbeat", "ha-sync", "lease4-update", "status-get"):
+            self.assertIn(name, names)
+
+    def test_commands_reach_the_store(self):
+        """A lease4-add through the composed registry lands in the composed store."""
+        top = build_service(parse_config(STANDALONE), reactor=MemoryUDPReactor())
+        server = top.server
+        from kea_ha_tw.commands.envelope import decode_command
+
+        cmd = decode_command(json.dumps({"command": "lease4-add", "arguments": {
+            "ip-address": "192.0.2.150", "hw-address": "aa:bb:cc:dd:ee:ff"}}).encode())
+        answer = self.successResultOf(server.registry.execute(cmd, server.context))
+        self.assertEqual(answer["result"], 0)
+        self.assertEqual(len(server.store.get_all()), 1)
+
+
+class OrderedStopTests(SynchronousTestCase):
+    """L{OrderedMultiService} stops children last-first."""
+
+    def test_reverse_order(self):
+        """Children stop in reverse insertion order."""
+        log = []
+        top = OrderedMultiService()
+        for name in ("leases", "ha", "http", "dhcp"):
+            _Recorder(name, log).setServiceParent(top)
+        top.startService()
+        self.successResultOf(top.stopService())
+        self.assertEqual(log, ["dhcp", "http", "ha", "leases"])
+
+
+class ReconfigureTests(SynchronousTestCase):
+    """config-set / config-reload go through L{Server.reconfigure}."""
+
+    def test_subnet_change_applies(self):
+        """A new pool reaches every DHCP protocol at once."""
+        reactor = MemoryUDPReactor()
+        top = build_service(parse_config(STANDALONE), reactor=reactor)
+        server = top.server
+        protocol = server.protocol_for(ETH0, None)
+        new = parse_config(STANDALONE.replace("192.0.2.199", "192.0.2.120"))
+        self.successResultOf(server.reconfigure(new))
+        self.assertIs(protocol.server, server.dhcp)
+        self.assertIs(server.dhcp.config, new)
+
+    def test_lease_database_change_refused(self):
+        """Changing lease-database needs a restart: result 1 naming the key."""
+        top = build_service(parse_config(STANDALONE), reactor=MemoryUDPReactor())
+        new = parse_config(STANDALONE.replace('"persist": false', '"persist": false, "lfc-interval": 5'))
+        with self.assertRaises(CommandError) as e:
+            top.server.reconfigure(new)
+        self.assertIn("lease-database", e.exception.text)
