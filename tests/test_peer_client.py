@@ -332,3 +332,62 @@ class FactoryTests(SynchronousTestCase):
         self.assertIsNotNone(connection.get_context())
         with self.assertRaises(ValueError):
             policy.creatorForNetloc(b"127.0.0.9", 8001)
+
+
+class TLSHandshakeTests(SynchronousTestCase):
+    """The TLS client context against an in-memory TLS server."""
+
+    def _handshake(self, client_paths, server_paths):
+        from twisted.internet.protocol import Factory, Protocol
+        from twisted.internet.ssl import Certificate, CertificateOptions, PrivateCertificate
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+        from twisted.test import iosim
+
+        def read(path):
+            with open(path, "rb") as f:
+                return f.read()
+
+        server_cert = PrivateCertificate.loadPEM(
+            read(server_paths["server_cert"]) + read(server_paths["server_key"]))
+        server_options = CertificateOptions(
+            privateKey=server_cert.privateKey.original, certificate=server_cert.original,
+            trustRoot=Certificate.loadPEM(read(server_paths["ca"])))
+        tls = TLSConfig(trust_anchor=client_paths["ca"], cert_file=client_paths["cert"],
+                        key_file=client_paths["key"])
+        creator = KeaTLSPolicy([peer_config(scheme="https", tls=tls)]).creatorForNetloc(
+            b"127.0.0.2", 8001)
+        lost = self.lost = []
+
+        class Recorder(Protocol):
+            def connectionLost(self, reason):  # noqa: N802 - Twisted API
+                lost.append(reason)
+
+        server_factory = TLSMemoryBIOFactory(server_options, False, Factory.forProtocol(Recorder))
+        client_factory = TLSMemoryBIOFactory(creator, True, Factory.forProtocol(Recorder))
+        client, server, pump = iosim.connectedServerAndClient(
+            lambda: server_factory.buildProtocol(None), lambda: client_factory.buildProtocol(None))
+        pump.flush()
+        return server, client
+
+    def test_trusted_server_without_name_check(self):
+        """A server chaining to trust-anchor is accepted; its CN is not checked; we show our cert."""
+        from tests.tls_material import write_pki
+
+        paths = write_pki(self.mktemp())
+        server, client = self._handshake(paths, paths)
+        peer_cert = server.getPeerCertificate()
+        self.assertIsNotNone(peer_cert)
+        self.assertEqual(peer_cert.get_subject().CN, "client.test")
+        self.assertEqual(client.getPeerCertificate().get_subject().CN, "server.test")
+
+    def test_untrusted_server_rejected(self):
+        """A server certificate from another CA fails the handshake."""
+        from tests.tls_material import write_pki
+
+        ours = write_pki(self.mktemp())
+        theirs = write_pki(self.mktemp())
+        server, client = self._handshake(ours, {**theirs, "ca": ours["ca"]})
+        from OpenSSL.SSL import Error as SSLError
+
+        self.assertTrue(self.lost)
+        self.assertTrue(all(reason.check(SSLError) for reason in self.lost))

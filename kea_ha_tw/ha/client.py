@@ -392,17 +392,22 @@ def client_tls_creator(tls: TLSConfig) -> Any:
         chain = _pem_certificates(cert_data)[1:]
         if chain:
             kwargs["extraCertChain"] = [c.original for c in chain]
-    context = CertificateOptions(**kwargs).getContext()
+    return KeaClientTLSCreator(CertificateOptions(**kwargs).getContext())
 
-    @implementer(IOpenSSLClientConnectionCreator)
-    class _Creator:
-        def clientConnectionForTLS(self, tls_protocol: Any) -> Any:  # noqa: N802
-            connection = SSL.Connection(context, None)
-            connection.set_app_data(tls_protocol)
-            connection.set_connect_state()
-            return connection
 
-    return _Creator()
+@implementer(IOpenSSLClientConnectionCreator)
+class KeaClientTLSCreator:
+    """Client TLS connections on one prepared OpenSSL context (no name check)."""
+
+    def __init__(self, context: SSL.Context) -> None:
+        self.context = context
+
+    def clientConnectionForTLS(self, tls_protocol: Any) -> SSL.Connection:  # noqa: N802
+        """A client-side OpenSSL connection for C{tls_protocol}."""
+        connection = SSL.Connection(self.context, None)
+        connection.set_app_data(tls_protocol)
+        connection.set_connect_state()
+        return connection
 
 
 @implementer(IPolicyForHTTPS)
@@ -433,6 +438,8 @@ class KeaTLSPolicy:
 
 __all__: Sequence[str] = (
     "DEFAULT_TIMEOUT_S",
+    "KeaClientTLSCreator",
+    "KeaTLSPolicy",
     "PeerClient",
     "PeerCommandUnsupported",
     "encode_command",
