@@ -401,6 +401,17 @@ class ReclaimTests(SynchronousTestCase):
         self.assertEqual(len(stub.received), 2)
         self.assertEqual(rig.updater.unsent_update_count, 0)
 
+    def test_as_reclaim_observer(self):
+        """Called as observer(leases): kept leases updated, removed ones deleted."""
+        rig = lb_rig(updater_kwargs={"replicate_reclaimed": True})
+        self.successResultOf(rig.updater.send_reclaimed([lease(5, state=LeaseState.EXPIRED_RECLAIMED)]))
+        self.assertEqual(rig.stubs["server2"].received, [], "no state known: nothing sent")
+        rig.updater.state_provider = lambda: S.HOT_STANDBY
+        self.successResultOf(rig.updater.send_reclaimed(
+            [lease(5, state=LeaseState.EXPIRED_RECLAIMED), lease(6, state=LeaseState.DECLINED)]))
+        self.assertEqual(rig.stubs["server2"].commands(), ["lease4-del", "lease4-update"])
+        self.assertEqual(rig.stubs["server2"].received[0].arguments["ip-address"], "192.0.2.6")
+
 
 class IdleTests(SynchronousTestCase):
     """wait_idle for shutdown."""

@@ -41,7 +41,7 @@ from kea_ha_tw.ha.client import DEFAULT_TIMEOUT_S, encode_command, kea_error_mes
 from kea_ha_tw.ha.policies import UpdateAction
 from kea_ha_tw.interfaces import IHAModePolicy, IPeerClient
 from kea_ha_tw.leases.kea_json import lease_to_element
-from kea_ha_tw.leases.model import Lease4
+from kea_ha_tw.leases.model import Lease4, LeaseState
 
 _UINT64 = 1 << 64
 
@@ -113,6 +113,8 @@ class LeaseUpdater:
     @ivar unsent_update_count: Kea's cumulative count of queries whose
         lease changes were not sent to the active partner (64-bit, skips 0
         when it wraps).
+    @ivar state_provider: C{() -> HAState} giving the current state, used by
+        L{send_reclaimed} when called as a reclaim observer.
     """
 
     _log = Logger()
@@ -126,6 +128,7 @@ class LeaseUpdater:
         on_peer_failure: Callable[[str], None],
         replicate_reclaimed: bool = False,
         service: str = "dhcp4",
+        state_provider: Callable[[], Any] | None = None,
     ) -> None:
         self._ha = ha
         self._policy = policy
@@ -133,6 +136,8 @@ class LeaseUpdater:
         self._clock = clock
         self._on_peer_failure = on_peer_failure
         self._replicate_reclaimed = replicate_reclaimed
+        #: C{() -> HAState}: the current state, for L{send_reclaimed}.
+        self.state_provider = state_provider
         self._service = service
         self._backup_names = frozenset(p.name for p in policy.backups)
         self._backlog: collections.deque[tuple[BacklogOp, Lease4]] = collections.deque()
@@ -177,17 +182,35 @@ class LeaseUpdater:
         return DeferredList(awaited, consumeErrors=True).addCallback(_all_true)
 
     def send_reclaimed(
-        self, leases: Sequence[Lease4], deleted: Sequence[Lease4], state: Any
+        self,
+        leases: Sequence[Lease4],
+        deleted: Sequence[Lease4] | None = None,
+        state: Any = None,
     ) -> Deferred:
         """
-        Replicate reclaimed (expired) leases: those kept in state
-        expired-reclaimed as C{lease4-update}, those removed as
-        C{lease4-del}. A no-op unless C{replicate_reclaimed} (Kea 2.2 never
-        replicates reclamation). Nothing waits for these and nothing is
-        counted as unsent; fires None when every request has finished.
+        Replicate reclaimed (expired) leases; usable directly as a
+        C{LeaseStoreService} reclaim observer (C{observer(leases)}).
+
+        A no-op unless built with C{replicate_reclaimed=True}: Kea 2.2 never
+        replicates reclamation (each server reclaims its own leases). When
+        on: leases kept in state expired-reclaimed go out as
+        C{lease4-update} (state 2), leases removed (C{deleted}, or those of
+        C{leases} in another state when C{deleted} is None) as C{lease4-del},
+        to the peers that get updates in C{state} (default: the value of
+        C{state_provider()}). Nothing waits for these requests and nothing
+        is counted as unsent. Fires None when every request has finished.
         """
         if not self._replicate_reclaimed or (not leases and not deleted):
             return succeed(None)
+        if deleted is None:
+            kept = [l for l in leases if l.state == LeaseState.EXPIRED_RECLAIMED]
+            deleted = [l for l in leases if l.state != LeaseState.EXPIRED_RECLAIMED]
+            leases = kept
+        if state is None:
+            if self.state_provider is None:
+                self._log.debug("reclaimed leases not replicated: no HA state known")
+                return succeed(None)
+            state = self.state_provider()
         bodies = _Bodies(leases, deleted, self._service)
         sent: list[Deferred] = []
         for peer in self._policy.other_peers:
