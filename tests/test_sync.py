@@ -203,6 +203,14 @@ class MergeTests(SynchronousTestCase):
         self.assertEqual([e for e in events if e.get("msg_id") == "HA_LEASE_SYNC_FAILED"][0]
                          ["lease"].count("192.0.2.101"), 1)
 
+    def test_entry_without_cltt_skipped(self):
+        """Kea's fromElement needs cltt: an entry without it is skipped."""
+        no_cltt = element(101)
+        del no_cltt["cltt"]
+        rig = Rig([no_cltt, element(102)], sync_page_limit=10)
+        self.assertEqual(self.successResultOf(rig.run()), 1)
+        self.assertIsNone(rig.store.get(IPv4Address("192.0.2.101")))
+
     def test_bad_last_entry_keeps_paging(self):
         """A bad last entry of a full page still gives the next page's start."""
         rig = Rig([element(101), element(102, state=7), element(103)])

@@ -210,12 +210,11 @@ class LeaseSync:
 
     def _merge_page(self, leases: list[Any]) -> tuple[int, str | None]:
         """Merge one page; return (stored, the address to page from next)."""
-        now = self._clock.seconds()
         stored = 0
         last_address: str | None = None
         for element in leases:
             try:
-                lease = lease_from_element(element, now=now)
+                lease = lease_from_element(element)
                 merged = merge_lease(self._store, lease)
             except (KeaHAError, ValueError, TypeError, KeyError, AttributeError) as e:
                 self._log.warn(
