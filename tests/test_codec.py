@@ -490,6 +490,13 @@ class EncodeTests(SynchronousTestCase):
                 ValueError, encode, self._packet(options={53: b"\x02", code: b"x"})
             )
 
+    def test_payload_not_bytes(self):
+        """An option payload that is not bytes is a TypeError."""
+        for payload in ("text", 5, None):
+            self.assertRaises(
+                TypeError, encode, self._packet(options={53: b"\x02", 15: payload})
+            )
+
     def test_no_message_type(self):
         """A BOOTP reply (no option 53) encodes too."""
         data = encode(self._packet(options={1: b"\xff\xff\xff\x00"}))

@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import dataclasses
 import struct
-from ipaddress import IPv4Address
 from collections.abc import Callable, Iterable, Mapping
+from ipaddress import IPv4Address
 
 from kea_ha_tw.dhcp.packet import ZERO, DHCPPacket
 from kea_ha_tw.errors import PacketDecodeError
@@ -52,7 +52,8 @@ MAGIC_COOKIE = b"\x63\x82\x53\x63"
 HEADER_LEN = 236
 #: Smallest packet L{decode} accepts: the fixed header and the magic cookie.
 MIN_PACKET_LEN = HEADER_LEN + 4
-#: L{encode} pads with zeros after END up to this length (RFC 1542 3.2).
+#: L{encode} pads with zeros after END up to this length: the BOOTP size
+#: (RFC 951's 64-byte vendor area), which some relays and old clients need.
 BOOTP_MIN_LEN = 300
 #: The smallest datagram every client must accept (RFC 2131 section 2).
 DEFAULT_MAX_SIZE = 576
@@ -403,8 +404,9 @@ def encode(packet: DHCPPacket, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
      - Fixed header as in C{packet}; C{chaddr}, C{sname} and C{file} shorter
        than 16, 64 and 128 bytes are zero-padded; C{hlen} is written as given.
      - Magic cookie, then the options in C{packet.options} order, except
-       that 53 goes first and 82 last (Kea 2.2 does the same; RFC 3046
-       2.1 wants the relay agent option last). A C{packet.options} entry
+       that 53 goes first and 82 last (RFC 3046 2.1 wants the relay
+       agent option last; Kea 2.2 also puts 53 first and 82 last, and
+       the others in ascending code order). A C{packet.options} entry
        for 52 is ignored: the codec owns option overload.
      - Payloads over 255 bytes become several instances (RFC 3396).
      - END, then zero padding up to 300 bytes (the BOOTP minimum; Kea 2.2
@@ -417,10 +419,13 @@ def encode(packet: DHCPPacket, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
        9.3). If that is still too little, options outside
        L{ESSENTIAL_OPTIONS} are dropped, last one first: callers list
        options by importance (see
-       L{kea_ha_tw.dhcp.options.select_reply_options}).
+       L{kea_ha_tw.dhcp.options.select_reply_options}). Should the
+       essential options alone not fit, they are sent anyway, oversize
+       (Kea 2.2 ignores option 57 altogether).
 
     @raise ValueError: a header field out of range, C{chaddr}/C{sname}/
         C{file} too long, or an option code outside 1..254.
+    @raise TypeError: an option payload that is not bytes-like.
     """
     chaddr, sname, file = packet.chaddr, packet.sname, packet.file
     if len(chaddr) > 16 or len(sname) > _SNAME_LEN or len(file) > _FILE_LEN:
