@@ -11,10 +11,13 @@ logged with C{log.failure} and the packet dropped.
 
 from __future__ import annotations
 
+import socket
 from ipaddress import IPv4Address
 
+from twisted.internet.defer import Deferred
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from kea_ha_tw.dhcp.codec import decode, encode
 from kea_ha_tw.dhcp.packet import FLAG_BROADCAST, ZERO, DHCPPacket
@@ -26,6 +29,11 @@ BROADCAST = "255.255.255.255"
 _INFORM = 8
 _NAK = 6
 _RAI_RELAY_PORT = 19
+
+
+def _text(address: IPv4Address) -> str:
+    """Dotted text of an address (faster than C{str(IPv4Address)})."""
+    return socket.inet_ntoa(address.packed)
 
 
 def _relay_port_requested(rai: bytes | None) -> bool:
@@ -61,25 +69,25 @@ def route_reply(query: DHCPPacket, reply: DHCPPacket, source: tuple[str, int] | 
     raw = False
     if mtype == _INFORM:
         if query.ciaddr != ZERO:
-            host = str(query.ciaddr)
+            host = _text(query.ciaddr)
         elif relayed:
-            host = str(query.giaddr)
+            host = _text(query.giaddr)
         else:
             host = src_host
         to_client = query.ciaddr != ZERO or (not relayed and src_host != "0.0.0.0")
     else:
         to_client = not relayed
         if relayed:
-            host = str(query.giaddr)
+            host = _text(query.giaddr)
         elif query.ciaddr != ZERO:
-            host = str(query.ciaddr)
+            host = _text(query.ciaddr)
         elif reply.options.get(53) == b"\x06":
             host = BROADCAST
         elif reply.yiaddr != ZERO:
             if query.flags & FLAG_BROADCAST or not direct:
                 host = BROADCAST
             else:
-                host = str(reply.yiaddr)
+                host = _text(reply.yiaddr)
                 raw = True
         else:
             host = src_host
@@ -156,6 +164,10 @@ class DHCPServerProtocol(DatagramProtocol):
                 self._log_malformed(addr, str(e), len(data))
                 return
             d = server.handle(query, self.iface, addr)
+            if d.called and not isinstance(d.result, (Failure, Deferred)):
+                # Decided synchronously (no HA wait): skip the callback chain.
+                self._send(d.result, query, addr)
+                return
             d.addCallback(self._send, query, addr)
             d.addErrback(self._failed, query)
         except Exception:

@@ -18,7 +18,14 @@ import re
 import struct
 
 from kea_ha_tw.config.model import ReservationConfig, ServerConfig
-from kea_ha_tw.dhcp.allocation import Allocation, AllocationEngine, Client, SubnetPlan, reply_options
+from kea_ha_tw.dhcp.allocation import (
+    Allocation,
+    AllocationEngine,
+    Client,
+    SubnetPlan,
+    fast_constructor,
+    reply_options,
+)
 from kea_ha_tw.dhcp.packet import BOOTREPLY, FLAG_BROADCAST, ZERO, DHCPPacket, MessageType
 
 _U32 = struct.Struct("!I")
@@ -29,6 +36,7 @@ _ZERO_SNAME = b"\x00" * 64
 _ZERO_FILE = b"\x00" * 128
 _HOSTNAME_SCRUB = re.compile(r"[^A-Za-z0-9.-]")
 _CACHE_LIMIT = 4096
+_new_packet = fast_constructor(DHCPPacket)
 
 
 def _label_count(name: str) -> int | None:
@@ -68,11 +76,10 @@ def process_hostname(query: DHCPPacket, reservation: ReservationConfig | None) -
 def _order(options: dict[int, bytes]) -> dict[int, bytes]:
     """Kea's packing order: 53 first, ascending codes, 82 last."""
     out = {53: options[53]}
-    for code in sorted(options):
-        if code != 53 and code != 82:
-            out[code] = options[code]
-    if 82 in options:
-        out[82] = options[82]
+    out.update(sorted(options.items()))
+    rai = out.pop(82, None)
+    if rai is not None:
+        out[82] = rai
     return out
 
 
@@ -85,6 +92,8 @@ class ReplyBuilder:
         self.echo_client_id = config.echo_client_id
         self._global = config.option_data
         self._cache: dict[tuple, tuple[tuple[int, bytes], ...]] = {}
+        self._class_cache: dict[tuple, frozenset] = {}
+        self._templates: dict[tuple, tuple[dict[int, bytes], int]] = {}
         ids = set()
         for od in config.option_data:
             if od.code == 54 and len(od.data) == 4:
@@ -99,13 +108,21 @@ class ReplyBuilder:
 
     def full_classes(self, query, classes, subnet: SubnetPlan | None, hwaddr, client_id):
         """Hook classes plus Kea's built-in ones: ALL, VENDOR_CLASS_*, KNOWN/UNKNOWN."""
-        extra = ["ALL"]
         vendor = query.options.get(60)
+        known = subnet is not None and subnet.reservation_for(hwaddr, client_id) is not None
+        key = (classes, vendor, known)
+        try:
+            return self._class_cache[key]
+        except KeyError:
+            pass
+        extra = ["ALL", "KNOWN" if known else "UNKNOWN"]
         if vendor:
             extra.append("VENDOR_CLASS_" + vendor.decode("latin-1"))
-        known = subnet is not None and subnet.reservation_for(hwaddr, client_id) is not None
-        extra.append("KNOWN" if known else "UNKNOWN")
-        return frozenset(classes).union(extra)
+        result = frozenset(classes).union(extra)
+        if len(self._class_cache) >= _CACHE_LIMIT:
+            self._class_cache.clear()
+        self._class_cache[key] = result
+        return result
 
     # -- configured options ------------------------------------------------------
 
@@ -164,7 +181,7 @@ class ReplyBuilder:
                 sname=_ZERO_SNAME, file=_ZERO_FILE, flags=None, hops=None, giaddr=None):
         hlen = query.hlen if query.hlen <= 16 else 16
         chaddr = query.chaddr[:hlen] + _ZERO_CHADDR[hlen:]
-        return DHCPPacket(
+        return _new_packet(
             BOOTREPLY, query.htype, hlen, query.hops if hops is None else hops, query.xid, 0,
             query.flags if flags is None else flags, ciaddr, yiaddr, siaddr,
             query.giaddr if giaddr is None else giaddr, chaddr, sname, file, _order(options))
@@ -173,25 +190,72 @@ class ReplyBuilder:
                     alloc: Allocation, client: Client) -> DHCPPacket:
         """An OFFER or ACK carrying C{alloc.lease}."""
         lease = alloc.lease
-        opts = self._base(mtype, query)
+        qopts = query.options
+        prl = qopts.get(55, b"")
+        key = (mtype, subnet.id, alloc.pool, id(alloc.reservation), prl, lease.valid_lft,
+               iface.name)
+        template = self._templates.get(key)
+        if template is None:
+            template = self._lease_template(key, iface, subnet, alloc, prl)
+        opts, top = template
+        # Options added from the query (Kea adds them before the configured
+        # ones, so they win): hostname, client-id echo, subnet selection, RAI.
+        extra = None
         if client.hostname:
-            opts[12] = client.hostname.encode("ascii", "replace")
-        valid = lease.valid_lft
-        opts[51] = _U32.pack(valid)
-        opts[1] = subnet.netmask_bytes
+            extra = {12: client.hostname.encode("ascii", "replace")}
+        if self.echo_client_id:
+            cid = qopts.get(61)
+            if cid is not None:
+                if extra is None:
+                    extra = {}
+                extra[61] = cid
+        sel = qopts.get(118)
+        if sel is not None:
+            if extra is None:
+                extra = {}
+            extra[118] = sel
+        rai = qopts.get(82)
+        if extra is None:
+            opts = opts.copy()
+        elif min(extra) > top:
+            opts = opts.copy()
+            opts.update(sorted(extra.items()))
+        else:
+            merged = opts.copy()
+            merged.update(extra)
+            opts = _order(merged)
+        if rai:
+            opts[82] = rai
+        hlen = query.hlen if query.hlen <= 16 else 16
+        return _new_packet(
+            BOOTREPLY, query.htype, hlen, query.hops, query.xid, 0, query.flags,
+            query.ciaddr if mtype == MessageType.ACK else ZERO, lease.address,
+            subnet.next_server, query.giaddr, query.chaddr[:hlen] + _ZERO_CHADDR[hlen:],
+            self._pad(subnet.server_hostname, 64), self._pad(subnet.boot_file_name, 128), opts)
+
+    def _lease_template(self, key, iface, subnet: SubnetPlan, alloc: Allocation, prl: bytes):
+        """
+        The options of an OFFER/ACK that do not depend on the query beyond
+        its request list: (ordered options, highest code but 82).
+        """
+        mtype, valid = key[0], key[5]
+        opts = {53: bytes((mtype,)), 51: _U32.pack(valid), 1: subnet.netmask_bytes}
         t1, t2 = subnet.tee_times(valid)
         if t2 is not None:
             opts[59] = _U32.pack(t2)
         if t1 is not None:
             opts[58] = _U32.pack(t1)
-        self._add_configured(opts, subnet, alloc.pool, alloc.reservation, query)
+        for code, data in self._configured(subnet, alloc.pool, alloc.reservation, prl):
+            if code not in opts:
+                opts[code] = data
         if 54 not in opts:
             opts[54] = iface.address.packed
-        return self._packet(
-            query, opts, yiaddr=lease.address,
-            ciaddr=query.ciaddr if mtype == MessageType.ACK else ZERO,
-            siaddr=subnet.next_server, sname=self._pad(subnet.server_hostname, 64),
-            file=self._pad(subnet.boot_file_name, 128))
+        opts = _order(opts)
+        template = (opts, max(c for c in opts if c != 82))
+        if len(self._templates) >= _CACHE_LIMIT:
+            self._templates.clear()
+        self._templates[key] = template
+        return template
 
     def _add_configured(self, opts, subnet, pool, reservation, query) -> None:
         for code, data in self._configured(subnet, pool, reservation,

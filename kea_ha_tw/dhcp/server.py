@@ -65,6 +65,20 @@ SUBNET_STATISTICS = (
 )
 
 
+class _SubnetStatNames:
+    """The per-subnet statistic names, built once."""
+
+    __slots__ = ("assigned", "declined", "cumulative", "reclaimed", "reclaimed_declined")
+
+    def __init__(self, subnet_id: int) -> None:
+        prefix = f"subnet[{subnet_id}]."
+        self.assigned = prefix + "assigned-addresses"
+        self.declined = prefix + "declined-addresses"
+        self.cumulative = prefix + "cumulative-assigned-addresses"
+        self.reclaimed = prefix + "reclaimed-leases"
+        self.reclaimed_declined = prefix + "reclaimed-declined-addresses"
+
+
 def _ip_int(host: str) -> int:
     try:
         return int.from_bytes(socket.inet_aton(host), "big")
@@ -97,6 +111,13 @@ class DHCPServer:
         self.replies = ReplyBuilder(config, self.engine)
         self._local_addresses: set[bytes] = set(self.replies.configured_server_ids)
         self._probation = int(config.decline_probation_period)
+        # Subnet selection results that depend only on giaddr (relayed) or
+        # on the receiving interface (broadcast): valid while no subnet has
+        # a client-class guard.
+        self._cacheable = not any(s.client_class for s in self.engine.subnets)
+        self._relay_cache: dict[int, SubnetPlan | None] = {}
+        self._iface_cache: dict[str, SubnetPlan | None] = {}
+        self._names = {s.id: _SubnetStatNames(s.id) for s in self.engine.subnets}
         self._init_statistics()
 
     # -- statistics ----------------------------------------------------------
@@ -128,8 +149,11 @@ class DHCPServer:
     def _refresh_subnet(self, subnet_id: int) -> int:
         # ILeaseStore.subnet_counts is Kea's pair: assigned counts declined leases too.
         assigned, declined = self.store.subnet_counts(subnet_id)
-        self.stats.set(f"subnet[{subnet_id}].assigned-addresses", assigned)
-        self.stats.set(f"subnet[{subnet_id}].declined-addresses", declined)
+        names = self._names.get(subnet_id)
+        if names is None:
+            names = self._names[subnet_id] = _SubnetStatNames(subnet_id)
+        self.stats.set(names.assigned, assigned)
+        self.stats.set(names.declined, declined)
         return declined
 
     def count_parse_failure(self) -> None:
@@ -211,24 +235,45 @@ class DHCPServer:
         return succeed(None)
 
     def _select(self, query, iface, source, classes, mtype) -> tuple[SubnetPlan | None, bool]:
+        """
+        Kea's subnet selection plus C{acceptDirectRequest}: (subnet, accepted).
+        """
         giaddr = int(query.giaddr)
+        selection = query.options.get(118)
+        cacheable = self._cacheable and selection is None
+        if giaddr and cacheable:
+            try:
+                return self._relay_cache[giaddr], True
+            except KeyError:
+                pass
         ciaddr = int(query.ciaddr)
         src = _ip_int(source[0]) if source else 0
+        if mtype == 8 and not giaddr and not src and not ciaddr:
+            return None, False
         # Without the datagram's destination address we treat a query as
         # unicast only when it comes from its own ciaddr (RENEWING).
         unicast = bool(ciaddr) and src == ciaddr
-        selection = query.options.get(118)
+        if not giaddr and not unicast and cacheable:
+            try:
+                subnet = self._iface_cache[iface.name]
+            except KeyError:
+                pass
+            else:
+                return subnet, subnet is not None
         sel = _U32.unpack(selection)[0] if selection is not None and len(selection) == 4 else 0
         subnet = self.engine.select_subnet(
             giaddr=giaddr, ciaddr=ciaddr, source=src, local_broadcast=not unicast,
             iface_name=iface.name, iface_address=int(iface.address), selection=sel,
             classes=classes)
+        if cacheable:
+            if giaddr:
+                if len(self._relay_cache) > 4096:
+                    self._relay_cache.clear()
+                self._relay_cache[giaddr] = subnet
+            elif not unicast:
+                self._iface_cache[iface.name] = subnet
         if subnet is None and not giaddr and not unicast:
             # acceptDirectRequest: a broadcast no subnet matches is dropped.
-            if mtype == 8 and not src and not ciaddr:
-                return None, False
-            return None, False
-        if mtype == 8 and not giaddr and not src and not ciaddr:
             return None, False
         return subnet, True
 
@@ -253,8 +298,6 @@ class DHCPServer:
             if alloc.allocation_failed:
                 self._count_allocation_failure(subnet.id, classes)
             return None
-        self._log.debug("offering {address} xid={xid}", msg_id="DHCP4_LEASE_ADVERT",
-                        address=str(alloc.lease.address), xid=query.xid)
         return self.replies.lease_reply(MessageType.OFFER, query, iface, subnet, alloc, client)
 
     def _count_allocation_failure(self, subnet_id: int, classes) -> None:
@@ -334,17 +377,18 @@ class DHCPServer:
                 fresh = False
         if fresh:
             stats.add("cumulative-assigned-addresses")
-            stats.add(f"subnet[{subnet.id}].cumulative-assigned-addresses")
+            stats.add(self._names[subnet.id].cumulative)
         self._refresh_subnet(subnet.id)
         return deleted
 
     def _count_reclaimed(self, lease: Lease4) -> None:
         add = self.stats.add
+        prefix = f"subnet[{lease.subnet_id}]."
         add("reclaimed-leases")
-        add(f"subnet[{lease.subnet_id}].reclaimed-leases")
+        add(prefix + "reclaimed-leases")
         if lease.state == LeaseState.DECLINED:
             add("reclaimed-declined-addresses")
-            add(f"subnet[{lease.subnet_id}].reclaimed-declined-addresses")
+            add(prefix + "reclaimed-declined-addresses")
             self._refresh_global_declined()
 
     def _refresh_global_declined(self) -> None:
@@ -356,6 +400,9 @@ class DHCPServer:
     def _commit(self, query, reply, leases, deleted) -> Deferred:
         """Kea's leases4_committed: the hooks may hold or drop the reply."""
         d = self.hooks.leases_committed(query, leases, deleted)
+        if d.called and d.result is True:
+            # Already decided (NoHA): skip the callback machinery.
+            return succeed(reply)
 
         def decided(send: bool):
             if not send:
