@@ -105,7 +105,10 @@ def _option_a() -> str:
         peer["url"] = f"http://{address}:8000/"
         peer["basic-auth-user"] = "ha"
         peer["basic-auth-password"] = "secret"
-    d["Dhcp4"]["control-socket"] = {"socket-type": "unix", "socket-name": "/run/kea/kea4-ctrl-socket"}
+    d["Dhcp4"]["control-socket"] = {
+        "socket-type": "unix",
+        "socket-name": "/run/kea/kea4-ctrl-socket",
+    }
     return json.dumps(d, indent=2)
 
 
@@ -179,7 +182,9 @@ def ha_map(**over: Any) -> dict[str, Any]:
     return m
 
 
-def peers(*changes: tuple[int, dict[str, Any]], mode_roles: tuple[str, str] = ("primary", "standby")):
+def peers(
+    *changes: tuple[int, dict[str, Any]], mode_roles: tuple[str, str] = ("primary", "standby")
+):
     """The two default peers with C{(index, updates)} applied."""
     ps = [
         {"name": "server1", "url": "http://127.0.0.11:8001/", "role": mode_roles[0]},
@@ -196,7 +201,9 @@ def with_ha(relationships: Any = None, lease_cmds: bool = True, **dhcp4: Any) ->
     hooks.append(
         {
             "library": HOOKS + "libdhcp_ha.so",
-            "parameters": {"high-availability": [ha_map()] if relationships is None else relationships},
+            "parameters": {
+                "high-availability": [ha_map()] if relationships is None else relationships
+            },
         }
     )
     return {"hooks-libraries": hooks, "subnet4": [subnet(id=1)], **dhcp4}

@@ -58,7 +58,9 @@ class OptionsTests(SynchronousTestCase):
 
     def test_test_invalid_exits_1(self):
         """--test on an invalid file exits 1 with the JSON path and reason on stderr."""
-        e = self.assertRaises(SystemExit, Options().parseOptions, ["--config", self.bad_file(), "-t"])
+        e = self.assertRaises(
+            SystemExit, Options().parseOptions, ["--config", self.bad_file(), "-t"]
+        )
         self.assertEqual(e.code, 1)
         err = self.stderr.getvalue()
         self.assertIn(HA_PATH + ".peers[1].url", err)
@@ -81,7 +83,17 @@ class OptionsTests(SynchronousTestCase):
 
     def test_dhcp4_rule_usage_error(self):
         """A Dhcp4 rule violation is reported the same way."""
-        path = self.write(json.dumps({"Dhcp4": {"subnet4": [{"subnet": "192.0.2.0/24", "pools": [{"pool": "10.0.0.1-10.0.0.9"}]}]}}))
+        path = self.write(
+            json.dumps(
+                {
+                    "Dhcp4": {
+                        "subnet4": [
+                            {"subnet": "192.0.2.0/24", "pools": [{"pool": "10.0.0.1-10.0.0.9"}]}
+                        ]
+                    }
+                }
+            )
+        )
         e = self.assertRaises(usage.UsageError, Options().parseOptions, ["--config", path])
         self.assertIn("Dhcp4.subnet4[0].pools[0].pool: a pool of type V4", str(e))
 

@@ -11,7 +11,8 @@ C{kea-dhcp4 -t}); we check them at load and at C{--test}.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from twisted.logger import Logger
 
@@ -147,14 +148,20 @@ def parse_ha(parameters: Any, path: str, dhcp_mt_enabled: bool) -> HAConfig:
     states: list[Any] = []
     if state_machine is not None:
         if not isinstance(state_machine, dict):
-            raise ConfigError(join_path(p, "state-machine"), "'state-machine' parameter must be a map")
+            raise ConfigError(
+                join_path(p, "state-machine"), "'state-machine' parameter must be a map"
+            )
         states = state_machine.get("states", [])
         if not isinstance(states, list):
-            raise ConfigError(join_path(p, "state-machine.states"), "'states' parameter must be a list")
+            raise ConfigError(
+                join_path(p, "state-machine.states"), "'states' parameter must be a list"
+            )
 
     this_name = _get(c, "this-server-name", p, STR).strip()
     if not this_name:
-        raise ConfigError(join_path(p, "this-server-name"), "'this-server-name' value must not be empty")
+        raise ConfigError(
+            join_path(p, "this-server-name"), "'this-server-name' value must not be empty"
+        )
 
     values: dict[str, Any] = {}
     for key in ("send-lease-updates", "sync-leases"):
@@ -174,14 +181,18 @@ def parse_ha(parameters: Any, path: str, dhcp_mt_enabled: bool) -> HAConfig:
     mt_listener_threads = _get_uint(mt, "http-listener-threads", mt_path, UINT32_MAX, 0)
     mt_client_threads = _get_uint(mt, "http-client-threads", mt_path, UINT32_MAX, 0)
 
-    g_ca, g_cert, g_key = _tls(*(_get(c, k, p, STR, "") for k in ("trust-anchor", "cert-file", "key-file")))
+    g_ca, g_cert, g_key = _tls(
+        *(_get(c, k, p, STR, "") for k in ("trust-anchor", "cert-file", "key-file"))
+    )
     require_client_certs = _get(c, "require-client-certs", p, BOOL, True)
     restrict_commands = _get(c, "restrict-commands", p, BOOL, False)
 
     for key in sorted(set(c) - HA_KNOWN_KEYS):
         _log.info(
             "{path}: unknown HA parameter {key!r} ignored (Kea 2.2 ignores it too)",
-            path=join_path(p, key), key=key, msg_id="KHT_HA_CONFIG_UNKNOWN_KEY",
+            path=join_path(p, key),
+            key=key,
+            msg_id="KHT_HA_CONFIG_UNKNOWN_KEY",
         )
 
     parsed_peers = _parse_peers(peers, join_path(p, "peers"))
@@ -190,7 +201,8 @@ def parse_ha(parameters: Any, path: str, dhcp_mt_enabled: bool) -> HAConfig:
     by_name = {peer["name"]: peer for peer in parsed_peers}
     if this_name not in by_name:
         raise ConfigError(
-            join_path(p, "this-server-name"), f"no peer configuration specified for the '{this_name}'"
+            join_path(p, "this-server-name"),
+            f"no peer configuration specified for the '{this_name}'",
         )
 
     final_peers: dict[str, PeerConfig] = {}
@@ -200,7 +212,8 @@ def parse_ha(parameters: Any, path: str, dhcp_mt_enabled: bool) -> HAConfig:
         ppath = raw["path"]
         scheme, host, port = parse_peer_url(raw["url"], join_path(ppath, "url"), name)
         ca, cert, key = (
-            raw[k] if raw[k] is not None else g for k, g in zip(("ca", "cert", "key"), (g_ca, g_cert, g_key))
+            raw[k] if raw[k] is not None else g
+            for k, g in zip(("ca", "cert", "key"), (g_ca, g_cert, g_key), strict=True)
         )
         ca, cert, key = _tls(ca, cert, key)
         tls = None
@@ -263,7 +276,9 @@ def parse_ha(parameters: Any, path: str, dhcp_mt_enabled: bool) -> HAConfig:
         wait_backup_ack=values["wait-backup-ack"],
         require_client_certs=require_client_certs,
         restrict_commands=restrict_commands,
-        tls=TLSConfig(g_ca, g_cert, g_key, require_client_certs) if (g_ca or g_cert or g_key) else None,
+        tls=TLSConfig(g_ca, g_cert, g_key, require_client_certs)
+        if (g_ca or g_cert or g_key)
+        else None,
         multi_threading=HAMultiThreadingConfig(
             enable_multi_threading=mt_enable,
             http_dedicated_listener=mt_listener,
@@ -286,16 +301,22 @@ def _parse_peers(peers: list[Any], path: str) -> list[dict[str, Any]]:
         # Kea 2.2 compares untrimmed names here; we compare trimmed ones, so
         # "server1" and " server1" cannot both be configured.
         if name in seen:
-            raise ConfigError(join_path(ppath, "name"), f"peer with name '{name}' already specified")
+            raise ConfigError(
+                join_path(ppath, "name"), f"peer with name '{name}' already specified"
+            )
         if not name:
             raise ConfigError(join_path(ppath, "name"), "peer name must not be empty")
         seen.add(name)
         url = _get(peer, "url", ppath, STR)
-        tls = {k: _get(peer, label, ppath, STR, "") if label in peer else None
-               for k, label in (("ca", "trust-anchor"), ("cert", "cert-file"), ("key", "key-file"))}
+        tls = {
+            k: _get(peer, label, ppath, STR, "") if label in peer else None
+            for k, label in (("ca", "trust-anchor"), ("cert", "cert-file"), ("key", "key-file"))
+        }
         role = _get(peer, "role", ppath, STR)
         if role not in HA_ROLES:
-            raise ConfigError(join_path(ppath, "role"), f"unsupported value '{role}' for role parameter")
+            raise ConfigError(
+                join_path(ppath, "role"), f"unsupported value '{role}' for role parameter"
+            )
         auto_failover = _get(peer, "auto-failover", ppath, BOOL, True)
         password = ""
         if "basic-auth-password" in peer:
@@ -320,11 +341,21 @@ def _parse_peers(peers: list[Any], path: str) -> list[dict[str, Any]]:
         for key in sorted(set(peer) - PEER_KNOWN_KEYS):
             _log.info(
                 "{path}: unknown HA peer parameter {key!r} ignored (Kea 2.2 ignores it too)",
-                path=join_path(ppath, key), key=key, msg_id="KHT_HA_CONFIG_UNKNOWN_KEY",
+                path=join_path(ppath, key),
+                key=key,
+                msg_id="KHT_HA_CONFIG_UNKNOWN_KEY",
             )
         out.append(
-            dict(path=ppath, name=name, url=url, role=role, user=user, password=password,
-                 **{"auto-failover": auto_failover}, **tls)
+            dict(
+                path=ppath,
+                name=name,
+                url=url,
+                role=role,
+                user=user,
+                password=password,
+                **{"auto-failover": auto_failover},
+                **tls,
+            )
         )
     return out
 
@@ -334,7 +365,10 @@ def _read_file(file_name: str, path: str, peer: str) -> str:
     try:
         if not os.path.isfile(file_name):
             if os.path.exists(file_name):
-                raise ConfigError(path, f"bad password file in peer '{peer}': '{file_name}' must be a regular file")
+                raise ConfigError(
+                    path,
+                    f"bad password file in peer '{peer}': '{file_name}' must be a regular file",
+                )
             raise FileNotFoundError(2, "No such file or directory")
         with open(file_name, encoding="utf-8") as f:
             return f.read()
@@ -359,7 +393,9 @@ def _parse_states(states: list[Any], path: str) -> tuple[StatePauseConfig, ...]:
         seen.add(name)
         pause = _get(s, "pause", spath, STR, "never")
         if pause not in PAUSE_VALUES:
-            raise ConfigError(join_path(spath, "pause"), f"unsupported value {pause} of 'pause' parameter")
+            raise ConfigError(
+                join_path(spath, "pause"), f"unsupported value {pause} of 'pause' parameter"
+            )
         out.append(StatePauseConfig(name, pause))
     return tuple(out)
 
@@ -371,11 +407,21 @@ def _check_roles(mode: str, peers: list[PeerConfig], values: Mapping[str, Any], 
     for role in ("primary", "secondary", "standby"):
         if counts[role] > 1:
             raise ConfigError(ppath, f"multiple {role} servers specified")
-    words = {"load-balancing": "load balancing", "hot-standby": "hot standby", "passive-backup": "passive backup"}[mode]
-    required = {"load-balancing": ("secondary", "primary"), "hot-standby": ("standby", "primary"),
-                "passive-backup": ("primary",)}[mode]
-    forbidden = {"load-balancing": ("standby",), "hot-standby": ("secondary",),
-                 "passive-backup": ("secondary", "standby")}[mode]
+    words = {
+        "load-balancing": "load balancing",
+        "hot-standby": "hot standby",
+        "passive-backup": "passive backup",
+    }[mode]
+    required = {
+        "load-balancing": ("secondary", "primary"),
+        "hot-standby": ("standby", "primary"),
+        "passive-backup": ("primary",),
+    }[mode]
+    forbidden = {
+        "load-balancing": ("standby",),
+        "hot-standby": ("secondary",),
+        "passive-backup": ("secondary", "standby"),
+    }[mode]
     for role in forbidden:
         if counts[role]:
             raise ConfigError(ppath, f"{role} servers not allowed in the {words} configuration")
@@ -384,7 +430,8 @@ def _check_roles(mode: str, peers: list[PeerConfig], values: Mapping[str, Any], 
             raise ConfigError(ppath, f"{role} server required in the {words} configuration")
     if mode != "passive-backup" and values["wait-backup-ack"]:
         raise ConfigError(
-            join_path(p, "wait-backup-ack"), f"'wait-backup-ack' must be set to false in the {words} configuration"
+            join_path(p, "wait-backup-ack"),
+            f"'wait-backup-ack' must be set to false in the {words} configuration",
         )
     if mode != "load-balancing" and values["delayed-updates-limit"] > 0:
         raise ConfigError(

@@ -149,7 +149,9 @@ class _Reader:
                 if esc in _ESCAPES:
                     parts.append(_ESCAPES[esc])
                     self.pos += 2
-                elif esc == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", text[self.pos + 2 : self.pos + 6]):
+                elif esc == "u" and re.fullmatch(
+                    r"[0-9a-fA-F]{4}", text[self.pos + 2 : self.pos + 6]
+                ):
                     # json handles surrogate pairs for us.
                     parts.append(json.loads('"' + text[self.pos : self.pos + 6] + '"'))
                     self.pos += 6
@@ -177,7 +179,9 @@ class _Reader:
             if key in seen:
                 line, column = self.where(seen[key])
                 raise self.fail(
-                    key_pos, path, f"duplicate {key} entries in JSON map (previous at {line}:{column})"
+                    key_pos,
+                    path,
+                    f"duplicate {key} entries in JSON map (previous at {line}:{column})",
                 )
             seen[key] = key_pos
             self.skip(path)

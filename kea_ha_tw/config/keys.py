@@ -16,12 +16,13 @@ HTTP(S) command channel; C{lease-database.fsync} is ours.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from twisted.logger import Logger
 
 from kea_ha_tw.config.jsonc import join_path
-from kea_ha_tw.config.types import ANY, BOOL, INT, LIST, MAP, REAL, STR, check_type
+from kea_ha_tw.config.types import BOOL, INT, LIST, MAP, REAL, STR, check_type
 from kea_ha_tw.errors import ConfigError
 
 _log = Logger(namespace="kea_ha_tw.config")

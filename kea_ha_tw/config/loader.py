@@ -22,7 +22,7 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from kea_ha_tw.config import keys as K
+from kea_ha_tw.config import keys
 from kea_ha_tw.config import sections
 from kea_ha_tw.config.ha import (
     HA_DEFAULTS,
@@ -40,7 +40,15 @@ from kea_ha_tw.config.subnets import (
     parse_option_data,
     parse_subnets,
 )
-from kea_ha_tw.config.types import check_type, get_bool, get_int, get_list, get_map, get_str, require
+from kea_ha_tw.config.types import (
+    check_type,
+    get_bool,
+    get_int,
+    get_list,
+    get_map,
+    get_str,
+    require,
+)
 from kea_ha_tw.dhcp.option_defs import (
     DATA_TYPES,
     OptionDataError,
@@ -62,8 +70,8 @@ _log = Logger(namespace="kea_ha_tw.config")
 
 # The Dhcp4 keys kea-ha-tw implements, and the Kea 2.2 keys it accepts and
 # ignores (with their JSON types); see kea_ha_tw.config.keys for every map.
-IMPLEMENTED_DHCP4_KEYS = K.DHCP4_IMPLEMENTED
-IGNORED_DHCP4_KEYS = K.DHCP4_IGNORED
+IMPLEMENTED_DHCP4_KEYS = keys.DHCP4_IMPLEMENTED
+IGNORED_DHCP4_KEYS = keys.DHCP4_IGNORED
 
 
 def load_config(path: str) -> ServerConfig:
@@ -93,7 +101,10 @@ def parse_config(text: str, source: str = "<string>") -> ServerConfig:
     for w in warnings:
         _log.warn(
             "configuration syntax warning: {source}:{line}.{column}: {message}",
-            source=source, line=w.line, column=w.column, message=w.message,
+            source=source,
+            line=w.line,
+            column=w.column,
+            message=w.message,
             msg_id="DHCP4_CONFIG_SYNTAX_WARNING",
         )
     if not isinstance(document, dict) or "Dhcp4" not in document:
@@ -102,7 +113,8 @@ def parse_config(text: str, source: str = "<string>") -> ServerConfig:
         if key != "Dhcp4":
             # Kea 2.2 itself refuses any top-level key but Dhcp4.
             _log.warn(
-                "top-level map {key!r} ignored: only Dhcp4 is read", key=key,
+                "top-level map {key!r} ignored: only Dhcp4 is read",
+                key=key,
                 msg_id="KHT_CONFIG_KEY_IGNORED",
             )
     return _parse_dhcp4(check_type(document["Dhcp4"], "map", "Dhcp4"))
@@ -110,7 +122,7 @@ def parse_config(text: str, source: str = "<string>") -> ServerConfig:
 
 def _parse_dhcp4(d4: dict[str, Any]) -> ServerConfig:
     path = "Dhcp4"
-    K.check_keys(d4, path, "Dhcp4", K.DHCP4_IMPLEMENTED, K.DHCP4_IGNORED)
+    keys.check_keys(d4, path, "Dhcp4", keys.DHCP4_IMPLEMENTED, keys.DHCP4_IGNORED)
     custom = _parse_option_defs(get_list(d4, "option-def", path), join_path(path, "option-def"))
 
     fields = parse_network_fields(d4, path)
@@ -118,12 +130,20 @@ def _parse_dhcp4(d4: dict[str, Any]) -> ServerConfig:
     scope = {"valid-lifetime": 7200, **own}
     check_lifetimes({k: v for k, v in scope.items() if k.endswith("lifetime")}, path, own)
 
-    mt = sections.parse_multi_threading(get_map(d4, "multi-threading", path), join_path(path, "multi-threading"))
-    hooks, ha = _parse_hooks(
-        get_list(d4, "hooks-libraries", path), join_path(path, "hooks-libraries"), mt["multi_threading_enabled"]
+    mt = sections.parse_multi_threading(
+        get_map(d4, "multi-threading", path), join_path(path, "multi-threading")
     )
-    sockets = sections.parse_control_socket(get_map(d4, "control-socket", path), join_path(path, "control-socket"))
-    sockets += sections.parse_control_sockets(get_list(d4, "control-sockets", path), join_path(path, "control-sockets"))
+    hooks, ha = _parse_hooks(
+        get_list(d4, "hooks-libraries", path),
+        join_path(path, "hooks-libraries"),
+        mt["multi_threading_enabled"],
+    )
+    sockets = sections.parse_control_socket(
+        get_map(d4, "control-socket", path), join_path(path, "control-socket")
+    )
+    sockets += sections.parse_control_sockets(
+        get_list(d4, "control-sockets", path), join_path(path, "control-sockets")
+    )
     decline = get_int(d4, "decline-probation-period", path, 86400, lo=-(2**63))
     if decline < 0:
         raise ConfigError(
@@ -146,7 +166,9 @@ def _parse_dhcp4(d4: dict[str, Any]) -> ServerConfig:
         if fields.get(kea) is not None
     }
     return ServerConfig(
-        subnets=parse_subnets(get_list(d4, "subnet4", path), join_path(path, "subnet4"), own, custom),
+        subnets=parse_subnets(
+            get_list(d4, "subnet4", path), join_path(path, "subnet4"), own, custom
+        ),
         lease_database=sections.parse_lease_database(
             get_map(d4, "lease-database", path), join_path(path, "lease-database")
         ),
@@ -156,9 +178,12 @@ def _parse_dhcp4(d4: dict[str, Any]) -> ServerConfig:
         rebind_timer=fields["rebind-timer"],
         echo_client_id=get_bool(d4, "echo-client-id", path, True),
         decline_probation_period=decline,
-        option_data=parse_option_data(get_list(d4, "option-data", path), join_path(path, "option-data"), custom),
+        option_data=parse_option_data(
+            get_list(d4, "option-data", path), join_path(path, "option-data"), custom
+        ),
         expired_leases=sections.parse_expired(
-            get_map(d4, "expired-leases-processing", path), join_path(path, "expired-leases-processing")
+            get_map(d4, "expired-leases-processing", path),
+            join_path(path, "expired-leases-processing"),
         ),
         control_sockets=sockets,
         hooks=hooks,
@@ -167,7 +192,9 @@ def _parse_dhcp4(d4: dict[str, Any]) -> ServerConfig:
         raw=d4,
         **optional,
         **mt,
-        **sections.parse_interfaces(get_map(d4, "interfaces-config", path), join_path(path, "interfaces-config")),
+        **sections.parse_interfaces(
+            get_map(d4, "interfaces-config", path), join_path(path, "interfaces-config")
+        ),
     )
 
 
@@ -180,7 +207,7 @@ def _parse_option_defs(entries: list[Any], path: str) -> tuple[OptionDefinition,
     for i, d in enumerate(entries):
         p = join_path(path, i)
         check_type(d, "map", p)
-        K.check_keys(d, p, "option-def", K.OPTION_DEF_IMPLEMENTED)
+        keys.check_keys(d, p, "option-def", keys.OPTION_DEF_IMPLEMENTED)
         name = require(d, "name", p)
         code = require(d, "code", p)
         type_ = require(d, "type", p)
@@ -188,57 +215,82 @@ def _parse_option_defs(entries: list[Any], path: str) -> tuple[OptionDefinition,
         if code < 0:
             raise ConfigError(join_path(p, "code"), "option code must not be negative")
         if code > 255:
-            raise ConfigError(join_path(p, "code"), f"invalid option code '{code}', it must not be greater than '255'")
+            raise ConfigError(
+                join_path(p, "code"),
+                f"invalid option code '{code}', it must not be greater than '255'",
+            )
         if space != "dhcp4":
             raise ConfigError(
-                join_path(p, "space"), f"option definitions in space '{space}' are not supported by kea-ha-tw"
+                join_path(p, "space"),
+                f"option definitions in space '{space}' are not supported by kea-ha-tw",
             )
         if code in (0, 255):
             raise ConfigError(
-                join_path(p, "code"), f"invalid option code '{code}': reserved for {'PAD' if code == 0 else 'END'}"
+                join_path(p, "code"),
+                f"invalid option code '{code}': reserved for {'PAD' if code == 0 else 'END'}",
             )
         if get_str(d, "encapsulate", p, ""):
-            raise ConfigError(join_path(p, "encapsulate"), "option encapsulation is not supported by kea-ha-tw")
+            raise ConfigError(
+                join_path(p, "encapsulate"), "option encapsulation is not supported by kea-ha-tw"
+            )
         if type_ not in DATA_TYPES:
             raise ConfigError(join_path(p, "type"), f"option type {type_} not supported.")
         try:
             definition = make_definition(
-                name, code, type_, bool(get_bool(d, "array", p, False)), get_str(d, "record-types", p, "")
+                name,
+                code,
+                type_,
+                bool(get_bool(d, "array", p, False)),
+                get_str(d, "record-types", p, ""),
             )
         except OptionDataError as e:
             raise ConfigError(p, str(e)) from None
         for other in out:
             if other.code == code:
-                raise ConfigError(p, f"option definition with code '{code}' already exists in option space 'dhcp4'")
+                raise ConfigError(
+                    p,
+                    f"option definition with code '{code}' already exists in option space 'dhcp4'",
+                )
             if other.name == name:
-                raise ConfigError(p, f"option definition with name '{name}' already exists in option space 'dhcp4'")
+                raise ConfigError(
+                    p,
+                    f"option definition with name '{name}' already exists in option space 'dhcp4'",
+                )
         for std in (get_definition(code=code), get_definition(name=name)):
             # A definition Kea 2.2 lacks (e.g. 121) may be given by the user.
             if std is not None and std.kea22:
                 which = code if std.code == code else name
-                raise ConfigError(p, f"unable to override definition of option '{which}' in standard option space 'dhcp4'")
+                raise ConfigError(
+                    p,
+                    f"unable to override definition of option '{which}' "
+                    "in standard option space 'dhcp4'",
+                )
         out.append(definition)
     return tuple(out)
 
 
-def _parse_hooks(entries: list[Any], path: str, dhcp_mt: bool) -> tuple[tuple[HookLibraryConfig, ...], HAConfig | None]:
+def _parse_hooks(
+    entries: list[Any], path: str, dhcp_mt: bool
+) -> tuple[tuple[HookLibraryConfig, ...], HAConfig | None]:
     hooks: list[HookLibraryConfig] = []
     ha = None
     kinds: dict[str, int] = {}
     for i, entry in enumerate(entries):
         p = join_path(path, i)
         check_type(entry, "map", p)
-        K.check_keys(entry, p, "hooks-libraries", K.HOOK_IMPLEMENTED)
+        keys.check_keys(entry, p, "hooks-libraries", keys.HOOK_IMPLEMENTED)
         library = require(entry, "library", p)
         if not library.strip():
-            raise ConfigError(join_path(p, "library"), "value of 'library' element must not be blank")
+            raise ConfigError(
+                join_path(p, "library"), "value of 'library' element must not be blank"
+            )
         base = os.path.basename(library)
-        kind = K.SUPPORTED_HOOKS.get(base)
+        kind = keys.SUPPORTED_HOOKS.get(base)
         if kind is None:
             raise ConfigError(
                 join_path(p, "library"),
                 f"hook library '{library}' is not supported by kea-ha-tw; supported: "
-                + ", ".join(sorted(K.SUPPORTED_HOOKS)),
+                + ", ".join(sorted(keys.SUPPORTED_HOOKS)),
             )
         if kind in kinds:
             raise ConfigError(join_path(p, "library"), f"{base} is listed more than once")
@@ -268,14 +320,16 @@ def config_to_element(config: ServerConfig) -> dict[str, Any]:
     that were assigned automatically.
     """
     d4 = copy.deepcopy(dict(config.raw))
-    for raw, subnet in zip(d4.get("subnet4", []), config.subnets):
+    for raw, subnet in zip(d4.get("subnet4", []), config.subnets, strict=True):
         if not raw.get("id"):
             raw["id"] = subnet.id
     for entry in d4.get("hooks-libraries", []):
         if os.path.basename(entry.get("library", "")) != "libdhcp_ha.so" or config.ha is None:
             continue
         c = entry["parameters"]["high-availability"][0]
-        defaults = dict(HA_DEFAULTS, **(HA_LB_DEFAULTS if config.ha.mode == "load-balancing" else {}))
+        defaults = dict(
+            HA_DEFAULTS, **(HA_LB_DEFAULTS if config.ha.mode == "load-balancing" else {})
+        )
         for key, value in defaults.items():
             c.setdefault(key, value)
         mt = c.setdefault("multi-threading", {})

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from kea_ha_tw.config import keys as K
+from kea_ha_tw.config import keys
 from kea_ha_tw.config.jsonc import join_path
 from kea_ha_tw.config.model import (
     DEFAULT_LEASE_FILE,
@@ -44,7 +45,9 @@ def parse_interfaces(m: Mapping[str, Any] | None, path: str) -> dict[str, Any]:
     """C{interfaces-config}: interface names, socket type, outbound, re-detect."""
     if m is None:
         return {"interfaces": (), "dhcp_socket_type": "raw"}
-    K.check_keys(m, path, "interfaces-config", K.INTERFACES_IMPLEMENTED, K.INTERFACES_IGNORED)
+    keys.check_keys(
+        m, path, "interfaces-config", keys.INTERFACES_IMPLEMENTED, keys.INTERFACES_IGNORED
+    )
     names = check_type(require(m, "interfaces", path), "list", join_path(path, "interfaces"))
     interfaces = []
     for i, name in enumerate(names):
@@ -56,7 +59,8 @@ def parse_interfaces(m: Mapping[str, Any] | None, path: str) -> dict[str, Any]:
     outbound = get_str(m, "outbound-interface", path, "same-as-inbound")
     if outbound not in OUTBOUND:
         raise ConfigError(
-            join_path(path, "outbound-interface"), f"'{outbound}': expecting same-as-inbound or use-routing"
+            join_path(path, "outbound-interface"),
+            f"'{outbound}': expecting same-as-inbound or use-routing",
         )
     return {
         "interfaces": tuple(interfaces),
@@ -70,7 +74,8 @@ def _db_uint32(m: Mapping[str, Any], key: str, path: str, default: int) -> int:
     value = get_int(m, key, path, default, lo=-(2**63), hi=2**63)
     if not 0 <= value <= UINT32_MAX:
         raise ConfigError(
-            join_path(path, key), f"{key} value: {value} is out of range, expected value: 0..{UINT32_MAX}"
+            join_path(path, key),
+            f"{key} value: {value} is out of range, expected value: 0..{UINT32_MAX}",
         )
     return value
 
@@ -79,14 +84,17 @@ def parse_lease_database(m: Mapping[str, Any] | None, path: str) -> LeaseDatabas
     """C{lease-database}: memfile only."""
     if m is None:
         return LeaseDatabaseConfig()
-    K.check_keys(m, path, "lease-database", K.LEASE_DB_IMPLEMENTED, K.LEASE_DB_IGNORED)
+    keys.check_keys(m, path, "lease-database", keys.LEASE_DB_IMPLEMENTED, keys.LEASE_DB_IGNORED)
     db_type = require(m, "type", path)
     if db_type in ("mysql", "postgresql"):
         raise ConfigError(
-            join_path(path, "type"), f"lease database type '{db_type}' is not supported by kea-ha-tw (only memfile)"
+            join_path(path, "type"),
+            f"lease database type '{db_type}' is not supported by kea-ha-tw (only memfile)",
         )
     if db_type != "memfile":
-        raise ConfigError(join_path(path, "type"), f"'{db_type}': expecting memfile or mysql or postgresql")
+        raise ConfigError(
+            join_path(path, "type"), f"'{db_type}': expecting memfile or mysql or postgresql"
+        )
     fsync = get_str(m, "fsync", path, "none")
     if fsync not in FSYNC_MODES:
         raise ConfigError(join_path(path, "fsync"), f"'{fsync}': expecting none or always")
@@ -115,16 +123,20 @@ def parse_expired(m: Mapping[str, Any] | None, path: str) -> ExpiredLeasesConfig
     """C{expired-leases-processing}."""
     if m is None:
         return ExpiredLeasesConfig()
-    K.check_keys(m, path, "expired-leases-processing", K.EXPIRED_IMPLEMENTED)
+    keys.check_keys(m, path, "expired-leases-processing", keys.EXPIRED_IMPLEMENTED)
     values = {}
     for key, (hi, default) in _EXPIRED.items():
         value = get_int(m, key, path, default, lo=-(2**63), hi=2**63)
         if value < 0:
-            raise ConfigError(join_path(path, key), f"value for configuration parameter '{key}' must not be negative")
+            raise ConfigError(
+                join_path(path, key),
+                f"value for configuration parameter '{key}' must not be negative",
+            )
         if value > hi:
             raise ConfigError(
                 join_path(path, key),
-                f"out range value '{value}' for configuration parameter '{key}', expected maximum value of '{hi}'",
+                f"out range value '{value}' for configuration parameter "
+                f"'{key}', expected maximum value of '{hi}'",
             )
         values[key.replace("-", "_")] = value
     return ExpiredLeasesConfig(**values)
@@ -134,7 +146,7 @@ def parse_multi_threading(m: Mapping[str, Any] | None, path: str) -> dict[str, A
     """C{Dhcp4.multi-threading} (Kea 2.2 defaults: off, 0 threads, queue 64)."""
     if m is None:
         return {"multi_threading_enabled": False}
-    K.check_keys(m, path, "multi-threading", K.MULTI_THREADING_IMPLEMENTED)
+    keys.check_keys(m, path, "multi-threading", keys.MULTI_THREADING_IMPLEMENTED)
     out = {"multi_threading_enabled": get_bool(m, "enable-multi-threading", path, False)}
     for key, msg, default in (
         ("thread-pool-size", "thread pool size code must not be negative", 0),
@@ -151,13 +163,20 @@ def parse_control_socket(m: Mapping[str, Any] | None, path: str) -> tuple[Contro
     """Kea 2.2's C{control-socket}: one unix socket."""
     if m is None:
         return ()
-    K.check_keys(m, path, "control-socket", K.CONTROL_SOCKET_IMPLEMENTED)
+    keys.check_keys(m, path, "control-socket", keys.CONTROL_SOCKET_IMPLEMENTED)
     if "socket-type" not in m:
-        raise ConfigError(join_path(path, "socket-type"), "Mandatory 'socket-type' parameter missing")
+        raise ConfigError(
+            join_path(path, "socket-type"), "Mandatory 'socket-type' parameter missing"
+        )
     if m["socket-type"] != "unix":
-        raise ConfigError(join_path(path, "socket-type"), f"Invalid 'socket-type' parameter value {m['socket-type']}")
+        raise ConfigError(
+            join_path(path, "socket-type"),
+            f"Invalid 'socket-type' parameter value {m['socket-type']}",
+        )
     if "socket-name" not in m:
-        raise ConfigError(join_path(path, "socket-name"), "Mandatory 'socket-name' parameter missing")
+        raise ConfigError(
+            join_path(path, "socket-name"), "Mandatory 'socket-name' parameter missing"
+        )
     return (ControlSocketConfig(socket_type="unix", socket_name=m["socket-name"]),)
 
 
@@ -170,15 +189,22 @@ def parse_control_sockets(entries: list[Any], path: str) -> tuple[ControlSocketC
     for i, m in enumerate(entries):
         p = join_path(path, i)
         check_type(m, "map", p)
-        K.check_keys(m, p, "control-sockets", K.CONTROL_SOCKETS_IMPLEMENTED, K.CONTROL_SOCKETS_IGNORED)
+        keys.check_keys(
+            m, p, "control-sockets", keys.CONTROL_SOCKETS_IMPLEMENTED, keys.CONTROL_SOCKETS_IGNORED
+        )
         stype = require(m, "socket-type", p)
         if stype == "unix":
             if "socket-name" not in m:
-                raise ConfigError(join_path(p, "socket-name"), "Mandatory 'socket-name' parameter missing")
+                raise ConfigError(
+                    join_path(p, "socket-name"), "Mandatory 'socket-name' parameter missing"
+                )
             out.append(ControlSocketConfig(socket_type="unix", socket_name=m["socket-name"]))
             continue
         if stype not in ("http", "https"):
-            raise ConfigError(join_path(p, "socket-type"), f"unsupported 'socket-type' '{stype}' not 'http' or 'https'")
+            raise ConfigError(
+                join_path(p, "socket-type"),
+                f"unsupported 'socket-type' '{stype}' not 'http' or 'https'",
+            )
         if "socket-name" in m:
             raise ConfigError(
                 join_path(p, "socket-name"),
@@ -193,19 +219,26 @@ def parse_control_sockets(entries: list[Any], path: str) -> tuple[ControlSocketC
             ) from None
         port = get_int(m, "socket-port", p, 8000, lo=-(2**63), hi=2**63)
         if not 0 <= port <= UINT16_MAX:
-            raise ConfigError(join_path(p, "socket-port"), f"out of range value {port} specified for parameter 'socket-port'")
+            raise ConfigError(
+                join_path(p, "socket-port"),
+                f"out of range value {port} specified for parameter 'socket-port'",
+            )
         ca, cert, key = (get_str(m, k, p, "") for k in ("trust-anchor", "cert-file", "key-file"))
         tls = None
         if ca or cert or key:
             for value, label in ((ca, "trust-anchor"), (cert, "cert-file"), (key, "key-file")):
                 if not value:
                     raise ConfigError(
-                        p, f"{label} parameter is missing or empty: all or none of TLS parameters must be set"
+                        p,
+                        f"{label} parameter is missing or empty: all or "
+                        "none of TLS parameters must be set",
                     )
             tls = TLSConfig(ca, cert, key, get_bool(m, "cert-required", p, True))
         elif stype == "https":
             raise ConfigError(p, "no TLS setup for a HTTPS control socket")
-        realm, clients = _parse_auth(get_map(m, "authentication", p), join_path(p, "authentication"))
+        realm, clients = _parse_auth(
+            get_map(m, "authentication", p), join_path(p, "authentication")
+        )
         out.append(
             ControlSocketConfig(
                 socket_type="https" if tls else "http",
@@ -219,22 +252,27 @@ def parse_control_sockets(entries: list[Any], path: str) -> tuple[ControlSocketC
     return tuple(out)
 
 
-def _parse_auth(m: Mapping[str, Any] | None, path: str) -> tuple[str, tuple[ClientCredentials, ...]]:
+def _parse_auth(
+    m: Mapping[str, Any] | None, path: str
+) -> tuple[str, tuple[ClientCredentials, ...]]:
     if m is None:
         return ControlSocketConfig.__dataclass_fields__["auth_realm"].default, ()
-    K.check_keys(m, path, "authentication", K.AUTHENTICATION_IMPLEMENTED)
+    keys.check_keys(m, path, "authentication", keys.AUTHENTICATION_IMPLEMENTED)
     auth_type = get_str(m, "type", path, "basic")
     if auth_type != "basic":
         raise ConfigError(
-            join_path(path, "type"), f"only basic HTTP authentication is supported: type is '{auth_type}' not 'basic'"
+            join_path(path, "type"),
+            f"only basic HTTP authentication is supported: type is '{auth_type}' not 'basic'",
         )
-    realm = get_str(m, "realm", path, ControlSocketConfig.__dataclass_fields__["auth_realm"].default)
+    realm = get_str(
+        m, "realm", path, ControlSocketConfig.__dataclass_fields__["auth_realm"].default
+    )
     directory = get_str(m, "directory", path, "")
     clients = []
     for i, c in enumerate(get_list(m, "clients", path)):
         cp = join_path(join_path(path, "clients"), i)
         check_type(c, "map", cp)
-        K.check_keys(c, cp, "clients", K.AUTH_CLIENT_IMPLEMENTED)
+        keys.check_keys(c, cp, "clients", keys.AUTH_CLIENT_IMPLEMENTED)
         user = _secret(c, "user", cp, directory)
         if user is None:
             raise ConfigError(cp, "user is required in clients items")
@@ -258,5 +296,7 @@ def _secret(c: Mapping[str, Any], key: str, path: str, directory: str) -> str | 
             with open(name, encoding="utf-8") as f:
                 return f.read()
         except OSError as e:
-            raise ConfigError(join_path(path, file_key), f"can't open file '{name}': {e.strerror}") from None
+            raise ConfigError(
+                join_path(path, file_key), f"can't open file '{name}': {e.strerror}"
+            ) from None
     return None

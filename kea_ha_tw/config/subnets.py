@@ -14,11 +14,12 @@ The model keeps only the subnet's own values (C{None} = inherit).
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from twisted.logger import Logger
 
-from kea_ha_tw.config import keys as K
+from kea_ha_tw.config import keys
 from kea_ha_tw.config.jsonc import join_path
 from kea_ha_tw.config.model import OptionData, PoolConfig, ReservationConfig, SubnetConfig
 from kea_ha_tw.config.types import (
@@ -69,7 +70,7 @@ def parse_option_data(
     for i, entry in enumerate(entries):
         p = join_path(path, i)
         check_type(entry, "map", p)
-        K.check_keys(entry, p, "option-data", K.OPTION_DATA_IMPLEMENTED)
+        keys.check_keys(entry, p, "option-data", keys.OPTION_DATA_IMPLEMENTED)
         space = get_str(entry, "space", p, "dhcp4")
         if space != "dhcp4":
             where = join_path(p, "space")
@@ -90,7 +91,9 @@ def parse_option_data(
             )
         except OptionDataError as e:
             raise ConfigError(p, str(e)) from None
-        out.append(OptionData(code, name, payload, bool(get_bool(entry, "always-send", p, False)), space))
+        out.append(
+            OptionData(code, name, payload, bool(get_bool(entry, "always-send", p, False)), space)
+        )
     return tuple(out)
 
 
@@ -104,7 +107,8 @@ def check_lifetimes(scope: Mapping[str, Any], path: str, own: Mapping[str, Any])
     if renew is not None and rebind is not None and renew > rebind:
         raise ConfigError(
             join_path(path, "renew-timer" if "renew-timer" in own else "rebind-timer"),
-            f"the value of renew-timer ({renew}) is greater than the value of rebind-timer ({rebind})",
+            f"the value of renew-timer ({renew}) is greater than "
+            f"the value of rebind-timer ({rebind})",
         )
     value = scope.get("valid-lifetime")
     lo, hi = scope.get("min-valid-lifetime"), scope.get("max-valid-lifetime")
@@ -117,15 +121,20 @@ def check_lifetimes(scope: Mapping[str, Any], path: str, own: Mapping[str, Any])
     vpath = join_path(path, "valid-lifetime")
     if lo is not None and hi is not None and lo > hi:
         raise ConfigError(
-            vpath, f"the value of min-valid-lifetime ({lo}) is not less than max-valid-lifetime ({hi})"
+            vpath,
+            f"the value of min-valid-lifetime ({lo}) is not less than max-valid-lifetime ({hi})",
         )
     if lo is not None and hi is None and lo > value:
         raise ConfigError(
-            vpath, f"the value of min-valid-lifetime ({lo}) is not less than (default) valid-lifetime ({value})"
+            vpath,
+            f"the value of min-valid-lifetime ({lo}) is not less "
+            f"than (default) valid-lifetime ({value})",
         )
     if hi is not None and lo is None and value > hi:
         raise ConfigError(
-            vpath, f"the value of (default) valid-lifetime ({value}) is not less than max-valid-lifetime ({hi})"
+            vpath,
+            f"the value of (default) valid-lifetime ({value}) is not "
+            f"less than max-valid-lifetime ({hi})",
         )
     if lo is not None and hi is not None and not lo <= value <= hi:
         raise ConfigError(
@@ -155,7 +164,13 @@ def check_lifetimes(scope: Mapping[str, Any], path: str, own: Mapping[str, Any])
 def parse_network_fields(m: Mapping[str, Any], path: str) -> dict[str, Any]:
     """The timer, flag and BOOTP fields a subnet and the global map share."""
     out: dict[str, Any] = {}
-    for key in ("valid-lifetime", "min-valid-lifetime", "max-valid-lifetime", "renew-timer", "rebind-timer"):
+    for key in (
+        "valid-lifetime",
+        "min-valid-lifetime",
+        "max-valid-lifetime",
+        "renew-timer",
+        "rebind-timer",
+    ):
         out[key] = get_int(m, key, path)
     for key in ("calculate-tee-times", "match-client-id", "authoritative"):
         out[key] = get_bool(m, key, path)
@@ -166,7 +181,9 @@ def parse_network_fields(m: Mapping[str, Any], path: str) -> dict[str, Any]:
         try:
             out["next-server"] = IPv4Address(ns) if ns else IPv4Address(0)
         except ValueError:
-            raise ConfigError(join_path(path, "next-server"), f"invalid parameter next-server : {ns}") from None
+            raise ConfigError(
+                join_path(path, "next-server"), f"invalid parameter next-server : {ns}"
+            ) from None
     sname = get_str(m, "server-hostname", path)
     if sname is not None and len(sname.encode("utf-8")) > 63:
         raise ConfigError(
@@ -202,7 +219,7 @@ def parse_subnets(
     for i, s in enumerate(subnets):
         p = join_path(path, i)
         check_type(s, "map", p)
-        K.check_keys(s, p, "subnet4", K.SUBNET4_IMPLEMENTED, K.SUBNET4_IGNORED)
+        keys.check_keys(s, p, "subnet4", keys.SUBNET4_IMPLEMENTED, keys.SUBNET4_IGNORED)
         network = parse_subnet(require(s, "subnet", p), join_path(p, "subnet"))
         subnet_id = get_int(s, "id", p, 0, hi=2**63)
         if subnet_id > SUBNET_ID_MAX or subnet_id < 0:
@@ -215,7 +232,9 @@ def parse_subnets(
             subnet_id, next_auto = next_auto, next_auto + 1
             id_path = p
         if network in prefixes:
-            raise ConfigError(join_path(p, "subnet"), f"subnet with the prefix of '{network}' already exists")
+            raise ConfigError(
+                join_path(p, "subnet"), f"subnet with the prefix of '{network}' already exists"
+            )
         if subnet_id in used_ids:
             raise ConfigError(id_path, f"ID of the new IPv4 subnet '{subnet_id}' is already in use")
         prefixes.add(network)
@@ -234,7 +253,9 @@ def parse_subnets(
                 id=subnet_id,
                 subnet=network,
                 pools=_parse_pools(get_list(s, "pools", p), join_path(p, "pools"), network, custom),
-                option_data=parse_option_data(get_list(s, "option-data", p), join_path(p, "option-data"), custom),
+                option_data=parse_option_data(
+                    get_list(s, "option-data", p), join_path(p, "option-data"), custom
+                ),
                 relay_addresses=_parse_relay(get_map(s, "relay", p), join_path(p, "relay")),
                 interface=interface,
                 valid_lifetime=fields["valid-lifetime"],
@@ -246,7 +267,11 @@ def parse_subnets(
                 authoritative=fields["authoritative"],
                 client_class=get_str(s, "client-class", p) or None,
                 reservations=_parse_reservations(
-                    get_list(s, "reservations", p), join_path(p, "reservations"), network, subnet_id, custom
+                    get_list(s, "reservations", p),
+                    join_path(p, "reservations"),
+                    network,
+                    subnet_id,
+                    custom,
                 ),
                 next_server=fields.get("next-server"),
                 server_hostname=fields["server-hostname"],
@@ -262,7 +287,7 @@ def parse_subnets(
 def _parse_relay(relay: Mapping[str, Any] | None, path: str) -> tuple[IPv4Address, ...]:
     if relay is None:
         return ()
-    K.check_keys(relay, path, "relay", K.RELAY_IMPLEMENTED)
+    keys.check_keys(relay, path, "relay", keys.RELAY_IMPLEMENTED)
     if "ip-address" in relay and "ip-addresses" in relay:
         raise ConfigError(path, "only one of ip-address and ip-addresses may be specified")
     if "ip-address" in relay:
@@ -283,7 +308,7 @@ def _parse_pools(
     for i, pool in enumerate(pools):
         p = join_path(path, i)
         check_type(pool, "map", p)
-        K.check_keys(pool, p, "pools", K.POOL_IMPLEMENTED, K.POOL_IGNORED)
+        keys.check_keys(pool, p, "pools", keys.POOL_IMPLEMENTED, keys.POOL_IGNORED)
         text = require(pool, "pool", p)
         start, end = parse_pool(text, join_path(p, "pool"))
         where = join_path(p, "pool")
@@ -304,7 +329,9 @@ def _parse_pools(
             PoolConfig(
                 start=start,
                 end=end,
-                option_data=parse_option_data(get_list(pool, "option-data", p), join_path(p, "option-data"), custom),
+                option_data=parse_option_data(
+                    get_list(pool, "option-data", p), join_path(p, "option-data"), custom
+                ),
                 client_class=get_str(pool, "client-class", p) or None,
             )
         )
@@ -327,7 +354,9 @@ def _parse_reservations(
     for i, r in enumerate(reservations):
         p = join_path(path, i)
         check_type(r, "map", p)
-        K.check_keys(r, p, "reservations", K.RESERVATION_IMPLEMENTED, K.RESERVATION_IGNORED)
+        keys.check_keys(
+            r, p, "reservations", keys.RESERVATION_IMPLEMENTED, keys.RESERVATION_IGNORED
+        )
         given = [k for k in r if k in _IDENTIFIERS]
         if not given:
             raise ConfigError(
@@ -355,19 +384,32 @@ def _parse_reservations(
             try:
                 address = IPv4Address(r["ip-address"])
             except ValueError:
-                raise ConfigError(ap, f"address '{r['ip-address']}' is not a valid IPv4 address") from None
+                raise ConfigError(
+                    ap, f"address '{r['ip-address']}' is not a valid IPv4 address"
+                ) from None
             if int(address) == 0:
                 raise ConfigError(ap, "must not make reservation for the '0.0.0.0' address")
             if address not in network:
-                raise ConfigError(ap, f"specified reservation '{address}' is not within the IPv4 subnet '{network}'")
+                raise ConfigError(
+                    ap,
+                    f"specified reservation '{address}' is not within the IPv4 subnet '{network}'",
+                )
             if address in by_ip:
-                raise ConfigError(ap, f"There's already a reservation for the address {address} in subnet {subnet_id}")
+                raise ConfigError(
+                    ap,
+                    "There's already a reservation for the address "
+                    f"{address} in subnet {subnet_id}",
+                )
             by_ip.add(address)
-        options = parse_option_data(get_list(r, "option-data", p), join_path(p, "option-data"), custom)
+        options = parse_option_data(
+            get_list(r, "option-data", p), join_path(p, "option-data"), custom
+        )
         if kind not in ("hw-address", "client-id"):
             _log.warn(
                 "{path}: reservation by {kind} not supported by kea-ha-tw, ignored",
-                path=p, kind=kind, msg_id="KHT_CONFIG_KEY_IGNORED",
+                path=p,
+                kind=kind,
+                msg_id="KHT_CONFIG_KEY_IGNORED",
             )
             continue
         out.append(

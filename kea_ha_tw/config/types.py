@@ -13,7 +13,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from kea_ha_tw.config.jsonc import join_path
 from kea_ha_tw.errors import ConfigError
@@ -132,7 +133,9 @@ def get_str(m: Mapping[str, Any], key: str, path: str, default: str | None = Non
     return get_typed(m, key, path, STR, default)
 
 
-def get_real(m: Mapping[str, Any], key: str, path: str, default: float | None = None) -> float | None:
+def get_real(
+    m: Mapping[str, Any], key: str, path: str, default: float | None = None
+) -> float | None:
     """A JSON floating-point number (Kea's grammar refuses an integer here)."""
     return get_typed(m, key, path, REAL, default)
 
@@ -163,7 +166,9 @@ def parse_subnet(text: str, path: str) -> IPv4Network:
     try:
         ipaddress.ip_address(addr.strip())
     except ValueError:
-        raise ConfigError(path, f"Failed to convert string to address '{addr}': Invalid argument") from None
+        raise ConfigError(
+            path, f"Failed to convert string to address '{addr}': Invalid argument"
+        ) from None
     if ":" in addr:
         raise ConfigError(path, f"Non IPv4 prefix {addr} specified in subnet4")
     if not plen.strip().isdigit() or int(plen) > 32:
@@ -235,6 +240,7 @@ def parse_peer_url(url: str, path: str, server: str) -> tuple[str, str, int]:
         (IPv6 without brackets) and the port the scheme's default when
         omitted. The path is ignored: Kea always POSTs to C{/}.
     """
+
     def invalid(reason: str) -> ConfigError:
         return ConfigError(path, f"invalid URL: {reason} for server {server}")
 
@@ -267,7 +273,9 @@ def parse_peer_url(url: str, path: str, server: str) -> tuple[str, str, int]:
         port = int(port_text)
         if not 0 < port <= UINT16_MAX:
             # Kea 2.2 accepts and truncates such a port; we refuse it.
-            raise ConfigError(path, f"bad url '{url}': port {port} out of range for server {server}")
+            raise ConfigError(
+                path, f"bad url '{url}': port {port} out of range for server {server}"
+            )
     try:
         address = ipaddress.ip_address(host)
     except ValueError:

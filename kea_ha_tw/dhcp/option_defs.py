@@ -96,7 +96,9 @@ def _int(value: str, type_: str) -> bytes:
             # Kea falls back to reading hexadecimal ("0x5dc", even "abc").
             n = int(value, 16)
         except ValueError:
-            raise OptionDataError(f"unable to convert the value '{value}' to integer data type") from None
+            raise OptionDataError(
+                f"unable to convert the value '{value}' to integer data type"
+            ) from None
     if not lo <= n <= hi:
         raise OptionDataError(
             f"unable to convert '{value}' to numeric type. "
@@ -113,7 +115,9 @@ def _bool(value: str) -> bytes:
     try:
         n = int(value)
     except ValueError:
-        raise OptionDataError(f"unable to covert the value '{value}' to boolean data type") from None
+        raise OptionDataError(
+            f"unable to covert the value '{value}' to boolean data type"
+        ) from None
     if n not in (0, 1):
         raise OptionDataError(f"unable to convert '{value}' to boolean data type")
     return bytes([n])
@@ -123,14 +127,18 @@ def _ipv4(value: str) -> bytes:
     try:
         return ipaddress.IPv4Address(value).packed
     except ValueError:
-        raise OptionDataError(f"Failed to convert string to address '{value}': Invalid argument") from None
+        raise OptionDataError(
+            f"Failed to convert string to address '{value}': Invalid argument"
+        ) from None
 
 
 def _ipv6(value: str) -> bytes:
     try:
         return ipaddress.IPv6Address(value).packed
     except ValueError:
-        raise OptionDataError(f"Failed to convert string to address '{value}': Invalid argument") from None
+        raise OptionDataError(
+            f"Failed to convert string to address '{value}': Invalid argument"
+        ) from None
 
 
 def encode_fqdn(value: str) -> bytes:
@@ -195,7 +203,9 @@ def _psid(value: str) -> bytes:
     psid = int.from_bytes(_int(psid_s, "uint16"), "big")
     plen = _int(len_s, "uint8")[0]
     if plen > 16:
-        raise OptionDataError(f"invalid PSID length value {plen}, this value is expected to be in range of 0..16")
+        raise OptionDataError(
+            f"invalid PSID length value {plen}, this value is expected to be in range of 0..16"
+        )
     if plen and psid >= 2**plen:
         raise OptionDataError(f"invalid PSID value {psid} for a specified PSID length {plen}")
     return bytes([plen]) + ((psid << (16 - plen)) & 0xFFFF if plen else 0).to_bytes(2, "big")
@@ -214,7 +224,7 @@ def _ipv6_prefix(value: str) -> bytes:
 
 
 def _classless_routes(data: str) -> bytes:
-    """RFC 3442 payload from Kea's text form "10.0.0.0/8 - 10.0.0.1, ...". """
+    """RFC 3442 payload from Kea's text form "10.0.0.0/8 - 10.0.0.1, ..."."""
     out = bytearray()
     for route in split_tokens(data):
         parts = [p.strip() for p in route.split("-")]
@@ -226,7 +236,9 @@ def _classless_routes(data: str) -> bytes:
         try:
             net = ipaddress.IPv4Network(parts[0], strict=False)
         except ValueError:
-            raise OptionDataError(f"DHCPv4 OptionClasslessStaticRoute prefix {parts[0]} is not valid") from None
+            raise OptionDataError(
+                f"DHCPv4 OptionClasslessStaticRoute prefix {parts[0]} is not valid"
+            ) from None
         plen = net.prefixlen
         out.append(plen)
         out.extend(net.network_address.packed[: (plen + 7) // 8])
@@ -258,7 +270,9 @@ def _write(value: str, type_: str) -> bytes:
         return _psid(value)
     if type_ == "ipv6-prefix":
         return _ipv6_prefix(value)
-    raise OptionDataError(f"attempt to write invalid option data field type into the option buffer: {type_}")
+    raise OptionDataError(
+        f"attempt to write invalid option data field type into the option buffer: {type_}"
+    )
 
 
 def encode_csv(definition: OptionDefinition, data: str) -> bytes:
@@ -278,7 +292,7 @@ def encode_csv(definition: OptionDefinition, data: str) -> bytes:
                 f"number of data fields for the option type '{definition.code}' is greater "
                 "than number of values provided."
             )
-        out = b"".join(_write(v, f) for v, f in zip(values, fields))
+        out = b"".join(_write(v, f) for v, f in zip(values, fields, strict=False))
         if definition.array:
             out += b"".join(_write(v, fields[-1]) for v in values[len(fields) :])
         payload = out
@@ -289,7 +303,9 @@ def encode_csv(definition: OptionDefinition, data: str) -> bytes:
             raise OptionDataError("no option value specified")
         payload = b""
     elif t == "empty":
-        raise OptionDataError("attempt to write invalid option data field type into the option buffer: empty")
+        raise OptionDataError(
+            "attempt to write invalid option data field type into the option buffer: empty"
+        )
     else:
         payload = _write(values[0], t)
     if definition.code == 125 and definition.space == "dhcp4" and t == "uint32":
@@ -364,16 +380,12 @@ def resolve_option(
     if definition is None:
         if csv_format:
             raise OptionDataError(
-                f"definition for the option '{space}.{name or ''}' having code '{code}' does not exist"
+                f"definition for the option '{space}.{name or ''}' "
+                f"having code '{code}' does not exist"
             )
         if code is None:
             raise OptionDataError(f"definition for the option '{space}.{name}' does not exist")
-    if (
-        definition is not None
-        and not definition.kea22
-        and csv_format is None
-        and _looks_hex(data)
-    ):
+    if definition is not None and not definition.kea22 and csv_format is None and _looks_hex(data):
         # Kea 2.2 has no definition for this code, so a 2.2 config gives hex.
         csv_format = False
     if definition is None or csv_format is False:

@@ -232,7 +232,9 @@ def make_definition(
                     f"{t} data field can't be laid before data fields of other types."
                 )
             if t == "empty":
-                raise OptionDataError("empty data type can't be stored as a field in an option record.")
+                raise OptionDataError(
+                    "empty data type can't be stored as a field in an option record."
+                )
         if array and records[-1] in ("string", "binary"):
             raise OptionDataError(_array_error(records[-1]))
     elif array and type_ in ("string", "binary", "empty"):
