@@ -7,7 +7,7 @@ records what was sent and whether broadcast was allowed.
 from __future__ import annotations
 
 from twisted.internet.defer import succeed
-from twisted.internet.interfaces import IReactorUDP
+from twisted.internet.interfaces import IReactorProcess, IReactorUDP
 from twisted.internet.testing import MemoryReactorClock
 from twisted.internet.address import IPv4Address
 from zope.interface import implementer
@@ -67,3 +67,36 @@ class MemoryUDPReactor(MemoryReactorClock):
         self.udp_ports.append((port, interface, fake))
         protocol.makeConnection(fake)
         return fake
+
+
+class SpawnedProcess:
+    """One C{spawnProcess} call recorded by L{FakeProcessReactor}."""
+
+    def __init__(self, protocol, executable, args, env, path):
+        self.protocol = protocol
+        self.executable = executable
+        self.args = list(args)
+        self.env = env
+        self.path = path
+
+    def end(self, exit_code=0):
+        """Tell the protocol the process exited with C{exit_code}."""
+        from twisted.internet.error import ProcessDone, ProcessTerminated
+        from twisted.python.failure import Failure
+        reason = ProcessDone(0) if exit_code == 0 else ProcessTerminated(exitCode=exit_code)
+        self.protocol.processEnded(Failure(reason))
+
+
+@implementer(IReactorProcess)
+class FakeProcessReactor:
+    """An C{IReactorProcess} that records spawns instead of running them."""
+
+    def __init__(self):
+        self.spawned = []
+
+    def spawnProcess(self, processProtocol, executable, args=(), env=None, path=None,  # noqa: N802,N803
+                     uid=None, gid=None, usePTY=0, childFDs=None):  # noqa: N803
+        """Record the call; the test ends the process with L{SpawnedProcess.end}."""
+        spawned = SpawnedProcess(processProtocol, executable, args, env, path)
+        self.spawned.append(spawned)
+        return spawned
