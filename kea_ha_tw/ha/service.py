@@ -246,7 +246,6 @@ class HAService(Service):
         if epoch == self._epoch and self.machine.state is S.SYNCING:
             self._sync_result = ok
         self._run()
-        self._sync_result = None
 
     def _start_recovery(self) -> None:
         if self._recovery_running:
@@ -279,7 +278,6 @@ class HAService(Service):
         if epoch == self._epoch and self.machine.state is S.COMMUNICATION_RECOVERY:
             self._recovery_result = result
         self._run()
-        self._recovery_result = None
 
     # -- IDHCPHooks -----------------------------------------------------------
 
