@@ -132,29 +132,49 @@ def _dump_float(f: float) -> str:
     return text if "." in text or "e" in text or "n" in text else text + ".0"
 
 
+def _dump_map(value: Mapping) -> str:
+    if not value:
+        return "{  }"
+    return "{ " + ", ".join(
+        [_dump_string(k) + ": " + _dump(value[k]) for k in sorted(value)]
+    ) + " }"
+
+
+def _dump_list(value: list | tuple) -> str:
+    if not value:
+        return "[  ]"
+    return "[ " + ", ".join([_dump(v) for v in value]) + " ]"
+
+
+_BY_TYPE: dict[type, Any] = {
+    str: _dump_string,
+    int: int.__repr__,
+    bool: lambda v: "true" if v else "false",
+    type(None): lambda v: "null",
+    float: _dump_float,
+    dict: _dump_map,
+    list: _dump_list,
+    tuple: _dump_list,
+}
+
+
 def _dump(value: Any) -> str:
+    writer = _BY_TYPE.get(type(value))
+    if writer is not None:
+        return writer(value)
+    # Subclasses (IntEnum, other mappings): the slower way.
     if isinstance(value, str):
         return _dump_string(value)
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, int):
         return str(int(value))
     if isinstance(value, float):
         return _dump_float(value)
     if isinstance(value, Mapping):
-        if not value:
-            return "{  }"
-        return "{ " + ", ".join(
-            [_dump_string(k) + ": " + _dump(value[k]) for k in sorted(value)]
-        ) + " }"
+        return _dump_map(value)
     if isinstance(value, (list, tuple)):
-        if not value:
-            return "[  ]"
-        return "[ " + ", ".join([_dump(v) for v in value]) + " ]"
+        return _dump_list(value)
     raise TypeError(f"cannot write {type(value).__name__} as Kea JSON")
 
 
@@ -225,6 +245,10 @@ def _as_kea_string(s: str) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+# One decoder, built once (json.loads with hooks builds a new one per call).
+_DECODER = json.JSONDecoder(parse_int=_parse_int, parse_constant=_reject_constant, strict=False)
+
+
 def _fix_strings(value: Any) -> Any:
     if isinstance(value, str):
         return _as_kea_string(value)
@@ -244,7 +268,7 @@ def kea_json_loads(data: bytes | str) -> Any:
     """
     text = data.decode("latin-1") if isinstance(data, (bytes, bytearray)) else data
     try:
-        value = json.loads(text, parse_int=_parse_int, parse_constant=_reject_constant, strict=False)
+        value = _DECODER.decode(text)
     except KeaJSONError:
         raise
     except ValueError as e:

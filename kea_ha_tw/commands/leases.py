@@ -15,6 +15,7 @@ DDNS is off.
 
 from __future__ import annotations
 
+import re
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
@@ -42,10 +43,15 @@ def _fail(text: str) -> CommandError:
     return CommandError(1, text)
 
 
+_CANONICAL_HEX = re.compile(r"[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2})*\Z")
+
+
 def decode_separated_hex(text: str, sep: str = ":") -> bytes:
     """Kea's C{decodeSeparatedHexString}: C{"1:a2:3"} -> C{01 a2 03}."""
     if not text:
         return b""
+    if sep == ":" and _CANONICAL_HEX.match(text):
+        return bytes.fromhex(text.replace(":", ""))
     out = bytearray()
     for part in text.split(sep):
         if not part:
@@ -102,6 +108,10 @@ def parse_ip(text: str) -> IPv4Address | IPv6Address | None:
     """An address as C{inet_pton} reads it, or None."""
     if "%" in text:
         return None
+    try:
+        return IPv4Address(text)
+    except ValueError:
+        pass
     try:
         return ip_address(text)
     except ValueError:
