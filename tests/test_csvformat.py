@@ -350,7 +350,8 @@ class GoldenRowTests(SynchronousTestCase):
 
     def test_dns_flags(self):
         """fqdn_fwd and fqdn_rev are 0/1."""
-        got = decode_row("192.0.2.124,aa:bb:cc:dd:ee:04,,3600,1795604212,1,1,1,upper.example.org,0,")
+        got = decode_row(
+            "192.0.2.124,aa:bb:cc:dd:ee:04,,3600,1795604212,1,1,1,upper.example.org,0,")
         self.assertEqual((got.fqdn_fwd, got.fqdn_rev, got.hostname),
                          (True, True, "upper.example.org"))
 

@@ -17,7 +17,7 @@ from zope.interface.verify import verifyObject
 from kea_ha_tw.config.model import LeaseDatabaseConfig
 from kea_ha_tw.errors import LeaseStoreError
 from kea_ha_tw.interfaces import ILeaseStore
-from kea_ha_tw.leases import csvformat, lfc
+from kea_ha_tw.leases import lfc
 from kea_ha_tw.leases.csvformat import HEADER, decode_row
 from kea_ha_tw.leases.memfile import MemfileLeaseStore, create_lease_store
 from kea_ha_tw.leases.memory import InMemoryLeaseStore
@@ -185,7 +185,8 @@ class BasicTests(MemfileTestCase):
 
     def test_broken_last_line(self):
         """A file cut in the middle of a row gets our next row on a line of its own."""
-        self.write("", HEADER + "\n192.0.2.1,01:02:03:04:05:06,,3600,4600,1,0,0,,0,\n192.0.2.9,01:0")
+        self.write("", HEADER + "\n192.0.2.1,01:02:03:04:05:06,,3600,4600,1,0,0,,0,\n"
+                   "192.0.2.9,01:0")
         s = self.store()
         s.update(lease("192.0.2.2"))
         s.close()

@@ -30,7 +30,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 from ipaddress import IPv4Address
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from kea_ha_tw.leases.kea_json import (
     from_kea_json, parse_client_id, parse_hwaddr, to_kea_json)
@@ -102,7 +102,7 @@ def parse_header(line: str, filename: str = "") -> FileSchema:
     """
     line = line.rstrip("\n")
     names = line.split(",")
-    for got, want in zip(names, COLUMNS):
+    for got, want in zip(names, COLUMNS, strict=False):
         if got != want:
             raise CSVFormatError(
                 f"invalid header '{line}' in CSV file '{filename}':  - header"

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import socket
 from ipaddress import IPv4Address
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from kea_ha_tw.leases.model import Lease4, LeaseState
 
@@ -45,7 +46,7 @@ def _kea_string(text: str) -> str:
         if simple is not None:
             parts.append(simple)
         elif byte < 0x20 or byte >= 0x7F:
-            parts.append("\\u%04x" % byte)
+            parts.append(f"\\u{byte:04x}")
         else:
             parts.append(chr(byte))
     parts.append('"')
@@ -70,7 +71,7 @@ def _kea_double(value: float) -> str:
     writes C{1e+20.0}, which neither Kea nor we can read back; we write
     C{1e+20}, which both read as the same double.
     """
-    text = "%g" % value
+    text = format(value, "g")
     if "." not in text and "e" not in text:
         text += ".0"
     return text

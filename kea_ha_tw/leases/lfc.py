@@ -25,7 +25,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Sequence
 
 from twisted.internet import defer, error, protocol
 from twisted.logger import Logger
@@ -57,7 +57,7 @@ class LFCPaths:
     pid: str
 
     @classmethod
-    def for_lease_file(cls, name: str) -> "LFCPaths":
+    def for_lease_file(cls, name: str) -> LFCPaths:
         """Kea's C{Memfile_LeaseMgr::appendSuffix} names for C{name}."""
         return cls(current=name, previous=name + ".2", copy=name + ".1",
                    output=name + ".output", finish=name + ".completed",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import gc
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -150,7 +150,7 @@ class MemfileLeaseStore(InMemoryLeaseStore):
                     continue
                 reads += 1
                 try:
-                    lease = decode(line, schema, path)
+                    lease = decode(line, schema)
                 except format_error as e:
                     errors += 1
                     text = f"discarding row {reads}, error: {e}"
@@ -160,7 +160,7 @@ class MemfileLeaseStore(InMemoryLeaseStore):
                     if max_errors and errors > max_errors:
                         raise LeaseStoreError(
                             f"exceeded maximum number of failures {max_errors} to read a"
-                            f" lease from the lease file {path}")
+                            f" lease from the lease file {path}") from None
                     continue
                 if lease.valid_lft:
                     leases[int(lease.address)] = lease

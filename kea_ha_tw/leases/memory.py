@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from ipaddress import IPv4Address
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from sortedcontainers import SortedList
 from zope.interface import implementer
@@ -321,9 +321,12 @@ class InMemoryLeaseStore:
             return []
         by_address = self._index.by_address
         if type(found) is int:
-            leases = [by_address[found]]
-        else:
-            leases = [by_address[a] for a in sorted(found)]
+            lease = by_address[found]
+            if (subnet_id is None or lease.subnet_id == subnet_id) and (
+                    include_reclaimed or lease.state != _RECLAIMED):
+                return [lease]
+            return []
+        leases = [by_address[a] for a in sorted(found)]
         return [lease for lease in leases
                 if (subnet_id is None or lease.subnet_id == subnet_id)
                 and (include_reclaimed or lease.state != _RECLAIMED)]

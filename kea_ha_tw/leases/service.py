@@ -19,7 +19,7 @@ removed: the address is free again.
 from __future__ import annotations
 
 from time import perf_counter
-from typing import Callable
+from collections.abc import Callable
 
 from twisted.application.service import Service
 from twisted.internet import defer
