@@ -6,7 +6,7 @@ store and compares every query with a plain list of leases.
 
 from ipaddress import IPv4Address
 
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from twisted.trial.unittest import SynchronousTestCase
@@ -358,3 +358,36 @@ class StoreModelTests(SynchronousTestCase):
         StoreModel.TestCase.settings = settings(max_examples=60, stateful_step_count=30,
                                                 deadline=None)
         StoreModel.TestCase("runTest").runTest()
+
+
+class BulkLoadTests(SynchronousTestCase):
+    """bulk_load (start-up) builds the same indexes as one change at a time."""
+
+    @settings(max_examples=100, deadline=None)
+    @given(st.lists(model_leases, max_size=25))
+    def test_same_as_updates(self, changes):
+        """Every query agrees between a bulk-loaded store and an updated one."""
+        one_by_one = InMemoryLeaseStore()
+        final = {}
+        for x in changes:
+            one_by_one.update(x)
+            final[int(x.address)] = x
+        bulk = InMemoryLeaseStore()
+        bulk._index.bulk_load(dict(final))
+        self.assertEqual(bulk.get_all(), one_by_one.get_all())
+        for key in (b"\x01", b"\x02"):
+            self.assertEqual(bulk.get_by_hwaddr(key, include_reclaimed=True),
+                             one_by_one.get_by_hwaddr(key, include_reclaimed=True))
+        for key in (b"\x01\x01", b"\x02\x02"):
+            self.assertEqual(bulk.get_by_client_id(key), one_by_one.get_by_client_id(key))
+        for key in ("a", "b"):
+            self.assertEqual(bulk.get_by_hostname(key), one_by_one.get_by_hostname(key))
+        for subnet in (1, 2, 3):
+            self.assertEqual(bulk.subnet_counts(subnet), one_by_one.subnet_counts(subnet))
+            self.assertEqual(bulk.count(subnet), one_by_one.count(subnet))
+        for now in (0, 30, 200):
+            self.assertEqual(bulk.expired(now, include_declined=True),
+                             one_by_one.expired(now, include_declined=True))
+            self.assertEqual(bulk.expired_reclaimed(now), one_by_one.expired_reclaimed(now))
+        self.assertEqual(bulk.get_page(IPv4Address("10.0.0.3"), 4),
+                         one_by_one.get_page(IPv4Address("10.0.0.3"), 4))

@@ -242,13 +242,32 @@ class LeaseIndexes:
         self.clear()
         self.by_address = leases
         self.addresses = SortedList(leases)
-        for attr, index in (("hwaddr", self.by_hwaddr), ("client_id", self.by_client_id),
-                            ("hostname", self.by_hostname)):
-            setdefault = index.setdefault
-            for address, lease in leases.items():
-                key = getattr(lease, attr)
-                if key and setdefault(key, address) is not address:
-                    _multi_add(index, key, address)
+        by_hwaddr, by_client_id, by_hostname = self.by_hwaddr, self.by_client_id, self.by_hostname
+        set_hw, set_cid, set_host = (by_hwaddr.setdefault, by_client_id.setdefault,
+                                     by_hostname.setdefault)
+        expiring: list[int] = []
+        reclaimed: list[int] = []
+        add_expiring, add_reclaimed = expiring.append, reclaimed.append
+        # One pass, everything inlined: this runs once per lease at start-up.
+        for address, lease in leases.items():
+            key = lease.hwaddr
+            if key and set_hw(key, address) is not address:
+                _multi_add(by_hwaddr, key, address)
+            key = lease.client_id
+            if key and set_cid(key, address) is not address:
+                _multi_add(by_client_id, key, address)
+            key = lease.hostname
+            if key and set_host(key, address) is not address:
+                _multi_add(by_hostname, key, address)
+            expire = lease.cltt + lease.valid_lft
+            if 0 <= expire <= _EXPIRE_MAX and lease.state != _RECLAIMED:
+                add_expiring((expire << 32) | address)
+            elif lease.state == _RECLAIMED:
+                add_reclaimed(expiry_key(lease, address))
+            else:
+                add_expiring(expiry_key(lease, address))
+        self.expiring = _ExpiryHeap(expiring)
+        self.reclaimed = _ExpiryHeap(reclaimed)
         counts = Counter((lease.subnet_id, lease.state) for lease in leases.values())
         for (subnet_id, state), n in counts.items():
             c = self.counts.setdefault(subnet_id, [0, 0, 0])
@@ -257,7 +276,6 @@ class LeaseIndexes:
                 c[1] += n
             elif state == _DECLINED:
                 c[2] += n
-        self._rebuild_expiry()
 
     def expiry_range(self, reclaimed: bool, until: int, limit: int = 0,
                      accept: Callable[[Lease4], bool] | None = None) -> list[Lease4]:
