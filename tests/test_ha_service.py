@@ -189,7 +189,7 @@ class FailureDetectionTests(ServiceTestCase):
     """partner-down through max-response-delay and unacked clients."""
 
     def test_dead_partner_at_boot(self):
-        """A server whose partner never answers is in partner-down about max-response-delay after boot."""
+        """A dead partner: partner-down about max-response-delay after boot."""
         self.partner_dead()
         self.beat(5)
         self.assertIs(self.state, S.WAITING)

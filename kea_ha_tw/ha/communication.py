@@ -23,7 +23,7 @@ from __future__ import annotations
 import calendar
 import re
 from email.utils import formatdate
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from twisted.internet.defer import maybeDeferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime

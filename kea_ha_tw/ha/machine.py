@@ -19,7 +19,7 @@ passive-backup mode).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from twisted.logger import Logger
 

@@ -17,7 +17,8 @@ calls them.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -32,7 +33,9 @@ from kea_ha_tw.errors import (
     CONTROL_RESULT_ERROR, CONTROL_RESULT_SUCCESS, PeerCommandError, PeerCommunicationError,
 )
 from kea_ha_tw.ha import scopes
-from kea_ha_tw.ha.communication import DEFAULT_REQUEST_TIMEOUT_S, PartnerCommunication, heartbeat_answer
+from kea_ha_tw.ha.communication import (
+    DEFAULT_REQUEST_TIMEOUT_S, PartnerCommunication, heartbeat_answer,
+)
 from kea_ha_tw.ha.machine import HAStateMachine
 from kea_ha_tw.ha.policies import policy_for
 from kea_ha_tw.ha.states import (
@@ -44,6 +47,10 @@ from kea_ha_tw.network_state import ORIGIN_HA_LOCAL
 S = HAState
 
 STAT_RECEIVE_DROP = "pkt4-receive-drop"
+
+# Bounds the re-runs one event may cause (each async step that completes at
+# once asks for another run).
+_MAX_RERUNS = 16
 
 
 def answer(result: int, text: str) -> dict:
@@ -103,9 +110,11 @@ class HAService(Service):
         self.machine = HAStateMachine(ha, policy, network_state, self._inputs)
         self.machine.add_transition_listener(self._state_changed)
         if updater_factory is None:
-            from kea_ha_tw.ha.updates import LeaseUpdater as updater_factory
+            from kea_ha_tw.ha.updates import LeaseUpdater
+            updater_factory = LeaseUpdater
         if sync_factory is None:
-            from kea_ha_tw.ha.sync import LeaseSync as sync_factory
+            from kea_ha_tw.ha.sync import LeaseSync
+            sync_factory = LeaseSync
         self.updater = updater_factory(ha, policy, self._clients, clock, self.partner_unavailable)
         self.lease_sync = sync_factory(ha, self._clients, store, clock, self.partner_unavailable)
         self._epoch = 0
@@ -181,7 +190,7 @@ class HAService(Service):
             return
         self._in_run = True
         try:
-            while True:
+            for _ in range(_MAX_RERUNS):
                 self._rerun = False
                 action = self.machine.run()
                 self._sync_result = None
@@ -193,6 +202,9 @@ class HAService(Service):
                     self._start_recovery()
                 if not self._rerun:
                     break
+            else:
+                self._log.error("HA state machine kept being re-run; giving up until the next"
+                                " event", msg_id="HA_STATE_MACHINE_LOOP")
         except Exception:
             self._log.failure("HA state machine run failed", msg_id="HA_STATE_MACHINE_FAILED")
         finally:
