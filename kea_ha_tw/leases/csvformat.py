@@ -33,7 +33,8 @@ from ipaddress import IPv4Address
 from collections.abc import Iterable, Iterator
 
 from kea_ha_tw.leases.kea_json import (
-    from_kea_json, parse_client_id, parse_hwaddr, to_kea_json)
+    MAX_HWADDR_LEN, MIN_CLIENT_ID_LEN, colon_hex_fast, from_kea_json, parse_client_id,
+    parse_hwaddr, to_kea_json)
 from kea_ha_tw.leases.model import Lease4, LeaseState
 
 COLUMNS = (
@@ -212,6 +213,7 @@ _STATES = {"0": LeaseState.DEFAULT, "1": LeaseState.DECLINED,
            # lease; Kea 2.2 has no such state.
            "3": LeaseState.EXPIRED_RECLAIMED}
 _BOOLS = {"0": False, "1": True}
+_DECLINED = LeaseState.DECLINED
 _inet_pton = socket.inet_pton
 _AF_INET = socket.AF_INET
 # Caches for the few distinct lifetimes and subnet ids of a file.
@@ -262,30 +264,53 @@ def decode_row(line: str, schema: FileSchema = CURRENT_SCHEMA) -> Lease4:
     raise L{CSVFormatError} with the reason when Kea would skip the row.
     A row with valid lifetime 0 decodes too: the loader treats it as a delete.
     """
+    # The hot loop of loading a lease file: the common cases are inlined.
     fields = line.split(",")
-    n = len(fields)
-    if n != 11:
+    if len(fields) != 11:
         fields = _fit_columns(fields, schema)
     (address, hw, cid, valid, expire, subnet, fwd, rev, host, state, ctx) = fields
-    addr = _address(address)
     try:
-        client_id = parse_client_id(cid) if cid else None
-        hwaddr = parse_hwaddr(hw) if hw else b""
+        addr = _ipv4_from_int(_from_bytes(_inet_pton(_AF_INET, address), "big"))
+    except OSError:
+        raise CSVFormatError(f"invalid IPv4 address '{address}'") from None
+    try:
+        if cid:
+            client_id = colon_hex_fast(cid)
+            if client_id is None or len(client_id) < MIN_CLIENT_ID_LEN:
+                client_id = parse_client_id(cid)
+        else:
+            client_id = None
+        if hw:
+            hwaddr = colon_hex_fast(hw)
+            if hwaddr is None or len(hwaddr) > MAX_HWADDR_LEN:
+                hwaddr = parse_hwaddr(hw)
+        else:
+            hwaddr = b""
     except ValueError as e:
         raise CSVFormatError(str(e)) from None
     lease_state = _STATES.get(state)
     if lease_state is None:
         raise CSVFormatError(f"invalid state value '{state}'")
-    if not hwaddr and not client_id and lease_state is not LeaseState.DECLINED:
+    if not hwaddr and not client_id and lease_state is not _DECLINED:
         raise CSVFormatError(f"Lease4: {address}, state: {state_text(int(state))}"
                              " has neither hardware address or client id")
-    try:
-        context = from_kea_json(unescape(ctx)) if ctx else None
-    except ValueError as e:
-        raise CSVFormatError(str(e)) from None
-    valid_lft = _uint32(valid, "valid_lifetime")
-    cltt = _uint(expire, UINT64_MAX, "expire") - valid_lft
-    subnet_id = _uint32(subnet, "subnet_id")
+    if ctx:
+        try:
+            context = from_kea_json(unescape(ctx))
+        except ValueError as e:
+            raise CSVFormatError(str(e)) from None
+    else:
+        context = None
+    valid_lft = _UINT32_CACHE.get(valid)
+    if valid_lft is None:
+        valid_lft = _uint32(valid, "valid_lifetime")
+    if expire.isdigit() and expire.isascii() and len(expire) < 20:
+        cltt = int(expire) - valid_lft
+    else:
+        cltt = _uint(expire, UINT64_MAX, "expire") - valid_lft
+    subnet_id = _UINT32_CACHE.get(subnet)
+    if subnet_id is None:
+        subnet_id = _uint32(subnet, "subnet_id")
     fqdn_fwd = _BOOLS.get(fwd)
     fqdn_rev = _BOOLS.get(rev)
     if fqdn_fwd is None or fqdn_rev is None:

@@ -151,7 +151,7 @@ def from_kea_json(text: str) -> dict[str, Any]:
 _COLONS = [":" * i for i in range(MAX_CLIENT_ID_LEN + 1)]
 
 
-def _colon_hex_fast(text: str) -> bytes | None:
+def colon_hex_fast(text: str) -> bytes | None:
     """
     C{aa:bb:...} with two digits per byte, or None to take the slow path.
     When C{fromhex} finds M bytes, the text is 3M-1 long and every third
@@ -190,7 +190,7 @@ def parse_hwaddr(text: str) -> bytes:
     """Kea's C{HWAddr::fromText}: colon-separated hex, at most 20 bytes."""
     if not text:
         return b""
-    data = _colon_hex_fast(text)
+    data = colon_hex_fast(text)
     if data is None:
         data = _separated_hex(text, ":")
     if len(data) > MAX_HWADDR_LEN:
@@ -203,7 +203,7 @@ def parse_client_id(text: str) -> bytes:
     Kea's C{ClientId::fromText}: colon- or space-separated hex, or plain hex
     (optional C{0x}, odd length padded), 2 to 128 bytes.
     """
-    data = _colon_hex_fast(text)
+    data = colon_hex_fast(text)
     if data is None:
         if ":" in text:
             data = _separated_hex(text, ":")
