@@ -7,6 +7,8 @@ cleanup itself).
 
 import errno
 import os
+import signal
+import subprocess
 import sys
 from ipaddress import IPv4Address
 
@@ -102,6 +104,37 @@ class BasicTests(MemfileTestCase):
         s = self.store()
         s.update(lease())
         self.assertIn(b"\n192.0.2.1,01:02:03:04:05:06,,3600,4600,1,0,0,,0,\n", self.read())
+
+    def test_kill_9(self):
+        """
+        A process killed with SIGKILL right after its updates returned loses
+        none of them (each row was written before the call returned).
+        """
+        script = (
+            "import sys\n"
+            "from ipaddress import IPv4Address\n"
+            "from twisted.internet.task import Clock\n"
+            "from kea_ha_tw.config.model import LeaseDatabaseConfig\n"
+            "from kea_ha_tw.leases.memfile import MemfileLeaseStore\n"
+            "from kea_ha_tw.leases.model import Lease4\n"
+            "s = MemfileLeaseStore(LeaseDatabaseConfig(name=sys.argv[1]), Clock())\n"
+            "s.open()\n"
+            "for i in range(500):\n"
+            "    s.update(Lease4(IPv4Address(0x0A000000 + i), b'\\x01' * 6, None, 60, i + 1, 1))\n"
+            "print('acked', flush=True)\n"
+            "sys.stdin.read()\n")
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        child = subprocess.Popen([sys.executable, "-c", script, self.name],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 env=dict(os.environ, PYTHONPATH=root))
+        self.addCleanup(child.stdin.close)
+        self.addCleanup(child.stdout.close)
+        self.assertEqual(child.stdout.readline(), b"acked\n")
+        child.kill()
+        self.assertEqual(child.wait(timeout=30), -signal.SIGKILL)
+        s = self.store()
+        self.assertEqual(len(s), 500)
+        self.assertEqual(s.get(IPv4Address("10.0.1.243")).cltt, 500)
 
     def test_reload(self):
         """A new store on the same file sees the same leases."""

@@ -84,8 +84,9 @@ class MemfileLeaseStore(InMemoryLeaseStore):
         """
         Load the lease files in Kea's order and open C{<file>} for appends
         (created with the header if missing). Raise L{LeaseStoreError} when
-        Kea would refuse to start.
+        Kea would refuse to start. Opening again reloads from the files.
         """
+        self.flush()
         try:
             running = lfc.pid_file_check(self.paths.pid)
         except lfc.LFCError as e:
