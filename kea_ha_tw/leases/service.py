@@ -48,8 +48,6 @@ class LeaseStoreService(Service):
         C{time.perf_counter}).
     """
 
-    name = "leases"
-
     def __init__(self, store, config: ServerConfig, clock, process_reactor, *,
                  stats=None, stopwatch: Callable[[], float] | None = None) -> None:
         self.store = store
