@@ -225,7 +225,7 @@ class FailureDetectionTests(ServiceTestCase):
         self.beat()
         self.assertIs(self.state, S.PARTNER_DOWN)
         self.assertTrue(self.service.query_in_scope(SECONDARY_QUERY))
-        self.assertEqual(self.stats.get("pkt4-receive-drop"), 4)
+        self.assertIsNone(self.stats.get("pkt4-receive-drop"))
 
     def test_unacked_ignored_while_link_up(self):
         """Queries for the partner are not analyzed while communication is fine."""
@@ -566,7 +566,8 @@ class HookTests(ServiceTestCase):
         self.assertTrue(self.service.query_in_scope(PRIMARY_QUERY))
         self.assertFalse(self.service.query_in_scope(SECONDARY_QUERY))
         self.assertFalse(self.service.query_in_scope(query(hlen=0)))
-        self.assertEqual(self.stats.get("pkt4-receive-drop"), 3)
+        # Kea 2.2 counts out-of-scope drops in no statistic (dhcp4_srv.cc).
+        self.assertIsNone(self.stats.get("pkt4-receive-drop"))
 
     def test_leases_committed_waits_for_the_updater(self):
         """The reply waits for the updater's verdict."""

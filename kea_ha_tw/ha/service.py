@@ -46,8 +46,6 @@ from kea_ha_tw.network_state import ORIGIN_HA_LOCAL
 
 S = HAState
 
-STAT_RECEIVE_DROP = "pkt4-receive-drop"
-
 # Bounds the re-runs one event may cause (each async step that completes at
 # once asks for another run).
 _MAX_RERUNS = 16
@@ -308,8 +306,10 @@ class HAService(Service):
     def query_in_scope(self, query: DHCPPacket) -> bool:
         """
         True when this server answers C{query} now. A query for the partner
-        is counted in C{pkt4-receive-drop} and, while communication is
-        interrupted, analyzed for unacked clients.
+        is, while communication is interrupted, analyzed for unacked
+        clients. Kea 2.2 counts such a drop in no statistic but
+        C{pkt4-received} (its C{buffer4_receive} drop path adds nothing; only
+        DHCPv6 counted C{pkt6-receive-drop}, ChangeLog 2220), so neither do we.
         """
         scope = self._scope(query)
         if scope is not None and (scope in self.machine.served_scopes
@@ -318,7 +318,6 @@ class HAService(Service):
         comm = self.communication
         if self.policy.has_failover_partner() and comm.is_communication_interrupted():
             comm.analyze_query(query)
-        self._stats.add(STAT_RECEIVE_DROP)
         self._log.debug("query {xid} dropped: not in the scopes of this server",
                         msg_id="HA_BUFFER4_RECEIVE_NOT_FOR_US", xid=query.xid,
                         scope=scope or "")
