@@ -1,0 +1,268 @@
+"""
+The HA integration scenarios (issue 4, "Integration"), written once and
+run for every pairing of real Kea 2.2 and ours: Kea with Kea first (it
+proves the scenario), then ours with Kea in each role, then ours with ours.
+
+L{ActivePairScenario} (hot-standby, load-balancing): both peers reach the
+normal state; every client is answered by exactly the server the mode
+names (the primary in hot-standby, the hash owner in load-balancing);
+every ACKed lease reaches the other peer within 2 s; then for each peer in
+turn: stop it, the survivor goes to partner-down and answers everyone,
+restart the stopped one with an empty lease file, it resyncs, both return
+to the normal state with identical lease sets, and service is normal again.
+
+L{PassiveBackupScenario}: the primary serves everything, the backups never
+answer and hold every lease within 2 s; with one backup stopped the
+primary ACKs (C{wait-backup-ack} false) or drops every ACK (true).
+"""
+
+from __future__ import annotations
+
+import time
+
+from tests.integration.base import SKIP, IntegrationMixin
+from tests.integration.ha_configs import ha_config, peers_for
+from tests.integration.ha_dhcp import Exchange, RelayClient, balanced_clients, describe, make_clients
+from tests.integration.ha_lab import HALab, HAPeer, build_bridge, server_addr, wait_for
+
+NORMAL = {"hot-standby": "hot-standby", "load-balancing": "load-balancing"}
+REPLICATION_S = 2.0
+LEASE_FIELDS = ("ip-address", "hw-address", "client-id", "subnet-id", "valid-lft", "cltt",
+                "state", "hostname", "fqdn-fwd", "fqdn-rev")
+
+
+def lease_view(lease: dict) -> tuple:
+    """The fields two peers' copies of one lease must agree on."""
+    return tuple(lease.get(f) for f in LEASE_FIELDS)
+
+
+class HAScenarioMixin(IntegrationMixin):
+    """
+    Lab, peers and checks shared by the scenarios.
+
+    @cvar mode: the HA mode.
+    @cvar kinds: C{"kea"}/C{"ours"} for server1, server2, ... in order.
+    """
+
+    skip = SKIP
+    timeout = 120
+    mode = ""
+    kinds: tuple[str, ...] = ()
+    backups = 0
+    wait_backup_ack: bool | None = None
+
+    def setUp(self):
+        """Bridge, one namespace per peer, the peers started together."""
+        super().setUp()
+        self.lab = HALab(self)
+        specs = peers_for(self.mode, self.backups)
+        self.cli, server_ns = build_bridge(self.lab, len(specs))
+        self.peers: list[HAPeer] = []
+        for spec, ns, kind in zip(specs, server_ns, self.kinds):
+            lease_file = str(self.workdir / spec.name / "leases4.csv")
+            conf = ha_config(spec.name, self.mode, specs, lease_file,
+                             wait_backup_ack=self.wait_backup_ack)
+            self.peers.append(HAPeer(self, kind, spec.name, spec.role, spec.index, ns,
+                                     self.cli, self.workdir, conf))
+        self.client = RelayClient(self.cli.name)
+        self.addCleanup(self.client.close)
+        self.seed = 0
+        for peer in self.peers:
+            peer.launch()
+        for peer in self.peers:
+            peer.wait_ready()
+
+    # -- context ------------------------------------------------------------
+
+    def logs(self) -> str:
+        """Every peer's log tail, for failure messages."""
+        return "\n".join(p.log_tail(60) for p in self.peers)
+
+    def states(self) -> str:
+        """Every peer's current state."""
+        return ", ".join(f"{p.label}={p.state()}" for p in self.peers)
+
+    def context(self, exchanges: list[Exchange] | None = None) -> str:
+        """States, exchanges and logs."""
+        parts = ["states: " + self.states()]
+        if exchanges is not None:
+            parts.append("exchanges:\n" + describe(exchanges))
+        parts.append(self.logs())
+        return "\n".join(parts)
+
+    # -- steps ----------------------------------------------------------------
+
+    def wait_states(self, wanted: dict[HAPeer, str], timeout: float) -> None:
+        """Wait (bounded) until each peer reports its wanted state."""
+        wait_for(lambda: all(p.state() == s for p, s in wanted.items()), timeout,
+                 "states " + ", ".join(f"{p.label}={s}" for p, s in wanted.items()),
+                 self.context)
+
+    def new_clients(self, count: int) -> list:
+        """Fresh clients (never seen before in this test)."""
+        self.seed += 1
+        if self.mode == "load-balancing":
+            return balanced_clients(count // 2, self.seed)
+        return make_clients(count, self.seed)
+
+    def serve(self, expected, count: int = 6) -> list[Exchange]:
+        """
+        DORA for C{count} new clients; each must get exactly one OFFER and
+        one ACK, both from C{expected(client)} (a peer).
+        """
+        exchanges = self.client.dora(self.new_clients(count))
+        ctx = self.context(exchanges)
+        for ex in exchanges:
+            want = server_addr(expected(ex.client).index)
+            self.assertEqual([r.server_id for r in ex.offers], [want],
+                             f"OFFERs for {ex.client.mac}, expected one from {want}\n{ctx}")
+            self.assertEqual([r.server_id for r in ex.acks], [want],
+                             f"ACKs for {ex.client.mac}, expected one from {want}\n{ctx}")
+            self.assertEqual(ex.naks, [], ctx)
+        return exchanges
+
+    def assert_replicated(self, exchanges: list[Exchange], holders: list[HAPeer],
+                          within: float = REPLICATION_S) -> None:
+        """Every ACKed lease is in each holder's lease4-get-all within C{within} s of its ACK."""
+        acked = {ex.acks[0].yiaddr: ex for ex in exchanges if ex.acks}
+        last_ack = max((ex.acks[0].at for ex in exchanges if ex.acks), default=time.monotonic())
+        deadline = last_ack + within
+        for peer in holders:
+            while True:
+                leases = peer.leases()
+                missing = [a for a in acked if a not in leases]
+                wrong = [a for a in acked if a in leases
+                         and leases[a]["hw-address"] != acked[a].client.mac]
+                if not missing and not wrong:
+                    break
+                if time.monotonic() > deadline:
+                    self.fail(f"{peer.label} lacks {missing}, wrong client for {wrong}, "
+                              f"{within} s after the ACKs\n{self.context(exchanges)}")
+                time.sleep(0.05)
+            for addr, ex in acked.items():
+                if ex.client.client_id:
+                    self.assertEqual(leases[addr].get("client-id"), ex.client.client_id.hex(":"),
+                                     f"client-id of {addr} on {peer.label}")
+
+    def assert_identical_leases(self, a: HAPeer, b: HAPeer, timeout: float = 2.0) -> dict:
+        """Both peers list the same leases (same fields); the lease map."""
+        last = {}
+
+        def same():
+            la, lb = a.leases(), b.leases()
+            last["a"], last["b"] = la, lb
+            return {k: lease_view(v) for k, v in la.items()} == {
+                k: lease_view(v) for k, v in lb.items()}
+
+        try:
+            wait_for(same, timeout, "identical lease sets", lambda: "", interval=0.2)
+        except AssertionError:
+            la, lb = last["a"], last["b"]
+            only_a = sorted(set(la) - set(lb))
+            only_b = sorted(set(lb) - set(la))
+            diff = [(k, lease_view(la[k]), lease_view(lb[k])) for k in set(la) & set(lb)
+                    if lease_view(la[k]) != lease_view(lb[k])]
+            self.fail(f"lease sets differ: only on {a.label}: {only_a}; only on {b.label}: "
+                      f"{only_b}; different: {diff[:5]}\n{self.context()}")
+        return last["a"]
+
+
+class ActivePairScenario(HAScenarioMixin):
+    """Hot-standby and load-balancing: server1 primary, server2 secondary/standby."""
+
+    def expected_server(self, client, down: HAPeer | None = None) -> HAPeer:
+        """The peer that must answer C{client} (the survivor while one is down)."""
+        primary, other = self.peers
+        if down is not None:
+            return other if down is primary else primary
+        if self.mode == "load-balancing":
+            return primary if client.lb_owner() == "primary" else other
+        return primary
+
+    def assert_status(self) -> None:
+        """
+        status-get shows the normal state locally and for the partner on
+        both (polled: the partner's view follows at the next heartbeat).
+        """
+        normal = NORMAL[self.mode]
+
+        def settled():
+            sections = [p.status() for p in self.peers]
+            if all(s["ha-servers"].get("remote", {}).get("last-state") == normal
+                   for s in sections):
+                return sections
+            return None
+
+        sections = wait_for(settled, 5, "status-get to show the partner's normal state",
+                            self.context)
+        for peer, section in zip(self.peers, sections):
+            self.assertEqual(section["ha-mode"], self.mode)
+            local, remote = section["ha-servers"]["local"], section["ha-servers"]["remote"]
+            self.assertEqual(local["state"], normal, f"{peer.label}: {section}")
+            self.assertEqual(local["role"], peer.role, f"{peer.label}: {section}")
+            self.assertTrue(remote["in-touch"], f"{peer.label}: {section}")
+            self.assertFalse(remote["communication-interrupted"], f"{peer.label}: {section}")
+
+    def test_pair(self):
+        """
+        Normal state, the right server answers, leases replicate within
+        2 s; each peer in turn is stopped (the other goes to partner-down
+        and answers all), restarted empty (it resyncs), both return to
+        normal with identical lease sets.
+        """
+        normal = NORMAL[self.mode]
+        primary, other = self.peers
+        self.wait_states({primary: normal, other: normal}, 20)
+        self.assert_status()
+        ex = self.serve(self.expected_server, 8)
+        self.assert_replicated(ex, self.peers)
+        for victim in (primary, other):
+            survivor = other if victim is primary else primary
+            victim.stop()
+            self.wait_states({survivor: "partner-down"}, 10)
+            ex = self.serve(lambda c: self.expected_server(c, down=victim), 6)
+            victim.wipe_leases()
+            victim.start()
+            self.wait_states({primary: normal, other: normal}, 25)
+            self.assert_identical_leases(primary, other)
+            ex = self.serve(self.expected_server, 4)
+            self.assert_replicated(ex, self.peers)
+        self.assert_identical_leases(primary, other)
+
+
+class PassiveBackupScenario(HAScenarioMixin):
+    """Passive-backup: server1 primary, server2.. backups."""
+
+    mode = "passive-backup"
+
+    def test_passive_backup(self):
+        """
+        The primary answers every client, no backup ever answers, every
+        backup holds every lease within 2 s; with the last backup stopped
+        the primary ACKs (wait-backup-ack false) or drops the ACKs (true)
+        while it still OFFERs; after the backup returns, ACKs flow again.
+        """
+        primary, backups = self.peers[0], self.peers[1:]
+        self.wait_states({primary: "passive-backup", **{b: "backup" for b in backups}}, 20)
+        section = primary.status()
+        self.assertEqual(section["ha-servers"]["local"]["state"], "passive-backup")
+        self.assertNotIn("remote", section["ha-servers"])
+        ex = self.serve(lambda c: primary, 8)
+        self.assert_replicated(ex, backups)
+        down = backups[-1]
+        down.stop()
+        if self.wait_backup_ack:
+            exchanges = self.client.dora(self.new_clients(4), timeout=3, expect_ack=False)
+            ctx = self.context(exchanges)
+            for e in exchanges:
+                self.assertEqual([r.server_id for r in e.offers], [primary.address], ctx)
+                self.assertEqual(e.acks, [], "ACK sent although a backup is down\n" + ctx)
+                self.assertEqual(e.naks, [], ctx)
+            self.assertEqual(primary.state(), "passive-backup", ctx)
+        else:
+            ex = self.serve(lambda c: primary, 4)
+            self.assert_replicated(ex, backups[:-1])
+        down.start()
+        self.wait_states({down: "backup"}, 20)
+        ex = self.serve(lambda c: primary, 4)
+        self.assert_replicated(ex, backups)
