@@ -580,6 +580,33 @@ class HookTests(ServiceTestCase):
         pending.callback(True)
         self.assertTrue(self.successResultOf(d))
 
+    def test_failed_update_sends_lb_to_communication_recovery(self):
+        """One failed lease update to the partner: unavailable at once, then comm-recovery."""
+        self.reach_normal()
+        self.updater.send_result = False
+        self.updater.on_peer_failure("server2")
+        self.assertFalse(self.successResultOf(
+            self.service.leases_committed(PRIMARY_QUERY, ["lease"], [])))
+        self.assertIs(self.state, S.COMMUNICATION_RECOVERY)
+
+    def test_backup_failure_does_not_touch_the_partner(self):
+        """A failing backup never changes what we know of the partner."""
+        self.build(backups=1)
+        self.reach_normal()
+        self.service.partner_unavailable("backup1")
+        self.assertIs(self.service.communication.partner_state, S.READY)
+
+    def test_nothing_waited_for_does_not_run_the_machine(self):
+        """In partner-down nothing is awaited, so a commit does not re-run the machine."""
+        self.partner_dead()
+        self.beat(6)
+        self.assertIs(self.state, S.PARTNER_DOWN)
+        self.service.communication.partner_state = S.PARTNER_DOWN
+        self.successResultOf(self.service.leases_committed(PRIMARY_QUERY, ["lease"], []))
+        self.assertIs(self.state, S.PARTNER_DOWN)
+        self.beat()
+        self.assertIs(self.state, S.PARTNER_DOWN)
+
     def test_stop_service(self):
         """stopService stops heartbeats and waits for the updater to be idle."""
         idle: Deferred = Deferred()
