@@ -388,6 +388,13 @@ class InformTests(ServerTestMixin, SynchronousTestCase):
         self.assertEqual((reply.giaddr, reply.hops), (ip("0.0.0.0"), 0))
         self.assertNotIn(82, reply.options)
 
+    def test_relayed_inform_ciaddr_is_relay(self):
+        """Kea strips relay data only when the reply does not go to giaddr (ciaddr == giaddr)."""
+        reply = self.handle(inform(giaddr="10.9.9.9", hops=1, ciaddr="10.9.9.9",
+                                   options={82: b"\x01\x01x"}), source=("10.9.9.9", 67))
+        self.assertEqual((reply.giaddr, reply.hops, reply.flags), (ip("10.9.9.9"), 1, 0))
+        self.assertEqual(reply.options[82], b"\x01\x01x")
+
     def test_direct_inform_from_nowhere_dropped(self):
         """A direct INFORM with neither ciaddr nor source address is dropped."""
         self.assertIsNone(self.handle(inform(), source=("0.0.0.0", 68)))
@@ -480,6 +487,22 @@ class ReplyContentTests(ServerTestMixin, SynchronousTestCase):
         self.assertEqual(offer.options[12], b"myhost")
         self.handle(request(requested=str(offer.yiaddr), server_id=SERVER, hostname=b"My_Host"))
         self.assertEqual(self.store.get(offer.yiaddr).hostname, "myhost")
+
+    def test_generated_hostname(self):
+        """A client sending hostname '.' gets Kea's generated name, also stored in the lease."""
+        offer = self.handle(discover(hostname=b"."))
+        self.assertEqual(offer.options[12], b"myhost-192-0-2-10")
+        self.handle(request(requested="192.0.2.10", server_id=SERVER, hostname=b"."))
+        self.assertEqual(self.store.get(ip("192.0.2.10")).hostname, "myhost-192-0-2-10")
+
+    def test_hostname_rules(self):
+        """Kea's hostname processing: trim, scrub, lowercase; malformed names are ignored."""
+        cases = {b" Pad ": b"pad", b"a b": b"ab", b"Host.Example.COM": b"host.example.com",
+                 b"UPPER.": b"upper", b"ok_under": b"okunder"}
+        for k, (sent, want) in enumerate(cases.items()):
+            self.assertEqual(self.handle(discover(mac(20 + k), hostname=sent)).options[12], want)
+        for k, bad in enumerate((b"..bad", b"x" * 70, b"   ")):
+            self.assertNotIn(12, self.handle(discover(mac(40 + k), hostname=bad)).options)
 
     def test_reserved_hostname(self):
         """A reservation's hostname is sent even when the client sent none."""

@@ -5,8 +5,11 @@ L{decode}, C{server.handle}, L{encode}, bytes out, sent where RFC 2131
 section 4.1 (as Kea 2.2 reads it) says.
 
 Nothing raises out of C{datagramReceived}: malformed datagrams are
-dropped, counted and logged at a rate-limited pace; any other failure is
-logged with C{log.failure} and the packet dropped.
+dropped, counted (as Kea 2.2 counts them: C{pkt4-received},
+C{pkt4-parse-failed}, C{pkt4-receive-drop}; datagrams shorter than the
+236-byte BOOTP header are not counted, as in Kea) and logged at a
+rate-limited pace; any other failure is logged with C{log.failure} and the
+packet dropped.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from kea_ha_tw.dhcp.codec import decode, encode
+from kea_ha_tw.dhcp.codec import HEADER_LEN, decode, encode
 from kea_ha_tw.dhcp.packet import FLAG_BROADCAST, ZERO, DHCPPacket
 from kea_ha_tw.errors import PacketDecodeError
 
@@ -160,7 +163,11 @@ class DHCPServerProtocol(DatagramProtocol):
             try:
                 query = decode(data)
             except PacketDecodeError as e:
-                server.count_parse_failure()
+                # Kea counts a parse failure only once it holds a whole BOOTP
+                # header; shorter datagrams fail in its receive path, uncounted
+                # (DHCP4_BUFFER_RECEIVE_FAIL).
+                if len(data) >= HEADER_LEN:
+                    server.count_parse_failure()
                 self._log_malformed(addr, str(e), len(data))
                 return
             d = server.handle(query, self.iface, addr)

@@ -15,6 +15,7 @@ reservation, request list).
 from __future__ import annotations
 
 import re
+import socket
 import struct
 
 from kea_ha_tw.config.model import ReservationConfig, ServerConfig
@@ -54,7 +55,9 @@ def process_hostname(query: DHCPPacket, reservation: ReservationConfig | None) -
     """
     Kea 2.2's C{processHostnameOption} with DDNS at its defaults: the
     reservation's hostname, else the client's option 12 trimmed, checked,
-    scrubbed to C{[A-Za-z0-9.-]} and lowercased ("" when unusable).
+    scrubbed to C{[A-Za-z0-9.-]} and lowercased ("" when unusable). A bare
+    "." is returned as is: the server then generates a name from the
+    leased address, as Kea does.
     """
     if reservation is not None and reservation.hostname:
         return reservation.hostname.lower()
@@ -65,8 +68,10 @@ def process_hostname(query: DHCPPacket, reservation: ReservationConfig | None) -
     if not name:
         return ""
     count = _label_count(name)
-    if not count or count < 2:
+    if not count:
         return ""
+    if count < 2:
+        return "."
     name = _HOSTNAME_SCRUB.sub("", name).lower()
     if count == 2 and name.endswith("."):
         name = name[:-1]
@@ -275,8 +280,13 @@ class ReplyBuilder:
         opts[54] = iface.address.packed
         return self._packet(query, opts)
 
-    def inform(self, query: DHCPPacket, iface, subnet: SubnetPlan | None, classes) -> DHCPPacket:
-        """DHCPACK to an INFORM: options only, ciaddr kept, no lease options."""
+    def inform(self, query: DHCPPacket, iface, subnet: SubnetPlan | None,
+               source: tuple[str, int] | None = None) -> DHCPPacket:
+        """
+        DHCPACK to an INFORM: options only, ciaddr kept, no lease options.
+        When the reply does not go back to the relay (it goes to ciaddr or
+        the source address), Kea clears hops, giaddr and option 82.
+        """
         opts = self._base(MessageType.ACK, query)
         siaddr, sname, bfile = ZERO, _ZERO_SNAME, _ZERO_FILE
         if subnet is not None:
@@ -288,12 +298,18 @@ class ReplyBuilder:
         if 54 not in opts:
             opts[54] = iface.address.packed
         relayed = query.giaddr != ZERO
+        if query.ciaddr != ZERO:
+            destination = query.ciaddr.packed
+        elif relayed:
+            destination = query.giaddr.packed
+        else:
+            destination = socket.inet_aton(source[0]) if source else b"\x00" * 4
         flags = hops = giaddr = None
-        if query.ciaddr != ZERO or not relayed:
-            # Answered directly: Kea strips the relay information.
+        if destination != query.giaddr.packed:
             hops, giaddr = 0, ZERO
             opts.pop(82, None)
-        else:
+        elif query.ciaddr == ZERO:
+            # Relayed without ciaddr: the relay may have to broadcast it.
             flags = query.flags | FLAG_BROADCAST
         return self._packet(query, opts, ciaddr=query.ciaddr, siaddr=siaddr, sname=sname,
                             file=bfile, flags=flags, hops=hops, giaddr=giaddr)

@@ -79,6 +79,17 @@ class _SubnetStatNames:
         self.reclaimed_declined = prefix + "reclaimed-declined-addresses"
 
 
+def _generate_hostname(client: Client, alloc: Allocation) -> Lease4:
+    """
+    Kea's C{generateFqdn} for a client that sent hostname ".": the default
+    C{ddns-generated-prefix} and the address with dashes (no suffix).
+    """
+    name = "myhost-" + str(alloc.lease.address).replace(".", "-")
+    client.hostname = name
+    alloc.lease = alloc.lease.evolve(hostname=name)
+    return alloc.lease
+
+
 def _ip_int(host: str) -> int:
     try:
         return int.from_bytes(socket.inet_aton(host), "big")
@@ -226,7 +237,7 @@ class DHCPServer:
             return succeed(reply)
         if mtype == 3:
             return self._request(query, iface, subnet, hwaddr, client_id, classes, now)
-        return succeed(self.replies.inform(query, iface, subnet, classes))
+        return succeed(self.replies.inform(query, iface, subnet, source))
 
     def _drop(self, msg_id: str, query: DHCPPacket, mtype: int) -> Deferred:
         self.stats.add("pkt4-receive-drop")
@@ -298,6 +309,8 @@ class DHCPServer:
             if alloc.allocation_failed:
                 self._count_allocation_failure(subnet.id, classes)
             return None
+        if client.hostname == ".":
+            _generate_hostname(client, alloc)
         return self.replies.lease_reply(MessageType.OFFER, query, iface, subnet, alloc, client)
 
     def _count_allocation_failure(self, subnet_id: int, classes) -> None:
@@ -347,6 +360,8 @@ class DHCPServer:
                                 address=str(IPv4Address(req)))
                 return succeed(None)
             return self._commit(query, self.replies.nak(query, iface, subnet), [], [])
+        if client.hostname == ".":
+            lease = _generate_hostname(client, alloc)
         deleted = self._store_allocation(subnet, alloc, now)
         reply = self.replies.lease_reply(MessageType.ACK, query, iface, subnet, alloc, client)
         return self._commit(query, reply, [lease], deleted)

@@ -1,10 +1,12 @@
 """
 A minimal runnable DHCP server for tests/integration/test_dhcp_smoke.py
-(and manual benchmarks): the DHCP layer on the real reactor, no HA, leases
-in memory. Not the product's entry point (that is C{twistd kea-ha}).
+(and manual benchmarks and Kea comparisons): the DHCP layer on the real
+reactor, no HA, leases in memory. Not the product's entry point (that is
+C{twistd kea-ha}).
 
 Usage: python -m tests.integration.dhcp_smoke_runner [--socket-type raw|udp]
        [--seconds N] [--profile FILE] INTERFACE... --subnet CIDR --pool A-B [--relay IP]
+   or: python -m tests.integration.dhcp_smoke_runner --config KEA.json [--seconds N]
 
 Prints C{READY} once listening; on exit (SIGTERM, SIGINT or after
 --seconds) prints C{STATS <json>} with the statistics.
@@ -38,28 +40,39 @@ def _store():
         return DictLeaseStore()
 
 
+def _config(a) -> ServerConfig:
+    """One subnet from the command line."""
+    start, end = a.pool.split("-")
+    opts = ()
+    if a.router:
+        opts = (OptionData(3, "routers", IPv4Address(a.router).packed),)
+    return ServerConfig(
+        subnets=(SubnetConfig(id=1, subnet=IPv4Network(a.subnet),
+                              pools=(PoolConfig(IPv4Address(start.strip()),
+                                                IPv4Address(end.strip())),),
+                              relay_addresses=tuple(IPv4Address(r) for r in a.relay),
+                              option_data=opts),),
+        interfaces=tuple(a.interfaces), dhcp_socket_type=a.socket_type,
+        valid_lifetime=4000, renew_timer=1000, rebind_timer=2000)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser()
-    p.add_argument("interfaces", nargs="+")
-    p.add_argument("--subnet", required=True)
-    p.add_argument("--pool", required=True)
+    p.add_argument("interfaces", nargs="*")
+    p.add_argument("--config")
+    p.add_argument("--subnet")
+    p.add_argument("--pool")
     p.add_argument("--relay", action="append", default=[])
     p.add_argument("--router")
     p.add_argument("--socket-type", default="udp")
     p.add_argument("--seconds", type=float, default=60)
     p.add_argument("--profile")
     a = p.parse_args(argv)
-    start, end = a.pool.split("-")
-    opts = ()
-    if a.router:
-        opts = (OptionData(3, "routers", IPv4Address(a.router).packed),)
-    cfg = ServerConfig(
-        subnets=(SubnetConfig(id=1, subnet=IPv4Network(a.subnet),
-                              pools=(PoolConfig(IPv4Address(start.strip()), IPv4Address(end.strip())),),
-                              relay_addresses=tuple(IPv4Address(r) for r in a.relay),
-                              option_data=opts),),
-        interfaces=tuple(a.interfaces), dhcp_socket_type=a.socket_type,
-        valid_lifetime=4000, renew_timer=1000, rebind_timer=2000)
+    if a.config:
+        from kea_ha_tw.config.loader import load_config
+        cfg = load_config(a.config)
+    else:
+        cfg = _config(a)
     stats = Statistics(reactor)
     server = DHCPServer(cfg, _store(), NoHA(), NetworkState(reactor), stats, reactor)
     svc = DHCPListenerService(
