@@ -55,6 +55,8 @@ def fast_constructor(cls):
 
 
 _lease = fast_constructor(Lease4)
+#: "Look the reservation up yourself."
+_LOOKUP = object()
 _DEFAULT = LeaseState.DEFAULT
 
 
@@ -183,8 +185,9 @@ class SubnetPlan:
             else server.server_hostname
         bfile = config.boot_file_name if config.boot_file_name is not None \
             else server.boot_file_name
-        self.server_hostname = sname.encode("utf-8")[:63] if sname else b""
-        self.boot_file_name = bfile.encode("utf-8")[:127] if bfile else b""
+        # As the fixed-size header fields: zero padded, always NUL-terminated.
+        self.server_hostname = (sname.encode("utf-8")[:63] if sname else b"").ljust(64, b"\x00")
+        self.boot_file_name = (bfile.encode("utf-8")[:127] if bfile else b"").ljust(128, b"\x00")
         self.total_addresses = sum(p.size for p in self.pools)
         self.option_data = config.option_data
         self.has_pool_classes = any(p.client_class is not None for p in self.pools)
@@ -248,6 +251,8 @@ class SubnetPlan:
 
     def reservation_for(self, hwaddr: bytes, client_id: bytes | None) -> ReservationConfig | None:
         """The client's host reservation: by hw-address first, then client-id (Kea's order)."""
+        if not self.reservations:
+            return None
         if self.res_by_hw:
             r = self.res_by_hw.get(hwaddr)
             if r is not None:
@@ -414,14 +419,18 @@ class AllocationEngine:
 
     # -- DISCOVER ----------------------------------------------------------
 
-    def offer(self, store, subnet: SubnetPlan, client: Client, requested: int, now: int) -> Allocation:
+    def offer(self, store, subnet: SubnetPlan, client: Client, requested: int, now: int,
+              reservation=_LOOKUP) -> Allocation:
         """
         Kea's C{discoverLease4}: reservation, the client's lease, the
         requested address, else the next free address. Nothing is stored.
+        C{reservation} is the client's host reservation when the caller
+        already looked it up.
         """
         result = Allocation()
         client_lease = self.find_client_lease(store, subnet, client)
-        reservation = subnet.reservation_for(client.hwaddr, client.client_id)
+        if reservation is _LOOKUP:
+            reservation = subnet.reservation_for(client.hwaddr, client.client_id)
         result.reservation = reservation
         res_addr = int(reservation.ip_address) if reservation is not None \
             and reservation.ip_address is not None else 0
@@ -453,7 +462,8 @@ class AllocationEngine:
 
     # -- REQUEST -----------------------------------------------------------
 
-    def request(self, store, subnet: SubnetPlan, client: Client, requested: int, now: int) -> Allocation:
+    def request(self, store, subnet: SubnetPlan, client: Client, requested: int, now: int,
+                reservation=_LOOKUP) -> Allocation:
         """
         Kea's C{requestLease4}. C{requested} is option 50, else ciaddr, else 0.
         The returned lease (if any) must be stored by the caller, and
@@ -462,7 +472,8 @@ class AllocationEngine:
         result = Allocation()
         classes = client.classes
         client_lease = self.find_client_lease(store, subnet, client)
-        reservation = subnet.reservation_for(client.hwaddr, client.client_id)
+        if reservation is _LOOKUP:
+            reservation = subnet.reservation_for(client.hwaddr, client.client_id)
         result.reservation = reservation
         res_addr = int(reservation.ip_address) if reservation is not None \
             and reservation.ip_address is not None else 0

@@ -111,10 +111,9 @@ class ReplyBuilder:
 
     # -- classes ---------------------------------------------------------------
 
-    def full_classes(self, query, classes, subnet: SubnetPlan | None, hwaddr, client_id):
+    def full_classes(self, query, classes, known: bool):
         """Hook classes plus Kea's built-in ones: ALL, VENDOR_CLASS_*, KNOWN/UNKNOWN."""
         vendor = query.options.get(60)
-        known = subnet is not None and subnet.reservation_for(hwaddr, client_id) is not None
         key = (classes, vendor, known)
         try:
             return self._class_cache[key]
@@ -236,7 +235,7 @@ class ReplyBuilder:
             BOOTREPLY, query.htype, hlen, query.hops, query.xid, 0, query.flags,
             query.ciaddr if mtype == MessageType.ACK else ZERO, lease.address,
             subnet.next_server, query.giaddr, query.chaddr[:hlen] + _ZERO_CHADDR[hlen:],
-            self._pad(subnet.server_hostname, 64), self._pad(subnet.boot_file_name, 128), opts)
+            subnet.server_hostname, subnet.boot_file_name, opts)
 
     def _lease_template(self, key, iface, subnet: SubnetPlan, alloc: Allocation, prl: bytes):
         """
@@ -268,12 +267,6 @@ class ReplyBuilder:
             if code not in opts:
                 opts[code] = data
 
-    @staticmethod
-    def _pad(value: bytes, size: int) -> bytes:
-        if not value:
-            return _ZERO_SNAME if size == 64 else _ZERO_FILE
-        return value[: size - 1].ljust(size, b"\x00")
-
     def nak(self, query: DHCPPacket, iface, subnet: SubnetPlan | None) -> DHCPPacket:
         """Kea's DHCPNAK: message type, echoed options, server identifier; no address."""
         opts = self._base(MessageType.NAK, query)
@@ -293,8 +286,8 @@ class ReplyBuilder:
             reservation = subnet.reservation_for(query.hwaddr, query.options.get(61) or None)
             self._add_configured(opts, subnet, None, reservation, query)
             siaddr = subnet.next_server
-            sname = self._pad(subnet.server_hostname, 64)
-            bfile = self._pad(subnet.boot_file_name, 128)
+            sname = subnet.server_hostname
+            bfile = subnet.boot_file_name
         if 54 not in opts:
             opts[54] = iface.address.packed
         relayed = query.giaddr != ZERO

@@ -110,6 +110,10 @@ class DHCPServer:
     """
 
     _log = Logger()
+    #: Log every dropped query at debug level (Kea's DHCP4_PACKET_DROP_*
+    #: ids). Off by default: a flood of bad queries must not cost a log
+    #: event each.
+    trace_drops = False
 
     def __init__(self, config: ServerConfig, store, hooks, network_state, stats, clock) -> None:
         self.config = config
@@ -231,18 +235,24 @@ class DHCPServer:
         subnet, ok = self._select(query, iface, source, classes, mtype)
         if not ok:
             return self._drop("DHCP4_PACKET_DROP_0002", query, mtype)
-        classes = self.replies.full_classes(query, classes, subnet, hwaddr, client_id)
+        reservation = None
+        if subnet is not None and subnet.reservations:
+            reservation = subnet.reservation_for(hwaddr, client_id)
+        classes = self.replies.full_classes(query, classes, reservation is not None)
         if mtype == 1:
-            reply = self._discover(query, iface, subnet, hwaddr, client_id, classes, now)
+            reply = self._discover(query, iface, subnet, hwaddr, client_id, classes, now,
+                                   reservation)
             return succeed(reply)
         if mtype == 3:
-            return self._request(query, iface, subnet, hwaddr, client_id, classes, now)
+            return self._request(query, iface, subnet, hwaddr, client_id, classes, now,
+                                 reservation)
         return succeed(self.replies.inform(query, iface, subnet, source))
 
     def _drop(self, msg_id: str, query: DHCPPacket, mtype: int) -> Deferred:
         self.stats.add("pkt4-receive-drop")
-        self._log.debug("dropped query xid={xid} type={msg_type}", msg_id=msg_id,
-                        xid=query.xid, msg_type=mtype)
+        if self.trace_drops:
+            self._log.debug("dropped query xid={xid} type={msg_type}", msg_id=msg_id,
+                            xid=query.xid, msg_type=mtype)
         return succeed(None)
 
     def _select(self, query, iface, source, classes, mtype) -> tuple[SubnetPlan | None, bool]:
@@ -295,16 +305,15 @@ class DHCPServer:
         hint = _U32.unpack(lt)[0] if lt is not None and len(lt) == 4 else 0
         return Client(hwaddr, client_id, classes, hint, "")
 
-    def _discover(self, query, iface, subnet, hwaddr, client_id, classes, now):
+    def _discover(self, query, iface, subnet, hwaddr, client_id, classes, now, reservation):
         if subnet is None:
             return None
         client = self._client(query, hwaddr, client_id, classes, subnet)
-        reservation = subnet.reservation_for(hwaddr, client_id)
         client.hostname = process_hostname(query, reservation)
         requested = query.options.get(50)
         req = _U32.unpack(requested)[0] if requested is not None and len(requested) == 4 \
             else int(query.ciaddr)
-        alloc = self.engine.offer(self.store, subnet, client, req, now)
+        alloc = self.engine.offer(self.store, subnet, client, req, now, reservation)
         if alloc.lease is None:
             if alloc.allocation_failed:
                 self._count_allocation_failure(subnet.id, classes)
@@ -325,7 +334,8 @@ class DHCPServer:
 
     # -- REQUEST ---------------------------------------------------------------
 
-    def _request(self, query, iface, subnet, hwaddr, client_id, classes, now) -> Deferred:
+    def _request(self, query, iface, subnet, hwaddr, client_id, classes, now,
+                 reservation) -> Deferred:
         if subnet is None:
             # DHCP4_PACKET_NAK_0001: no subnet for this client.
             return self._commit(query, self.replies.nak(query, iface, None), [], [])
@@ -347,9 +357,8 @@ class DHCPServer:
             if (known and int(lease.address) != req) or (not known and subnet.authoritative):
                 return self._commit(query, self.replies.nak(query, iface, subnet), [], [])
         client = self._client(query, hwaddr, client_id, classes, subnet)
-        reservation = subnet.reservation_for(hwaddr, client_id)
         client.hostname = process_hostname(query, reservation)
-        alloc = self.engine.request(self.store, subnet, client, req, now)
+        alloc = self.engine.request(self.store, subnet, client, req, now, reservation)
         lease = alloc.lease
         if lease is None:
             if alloc.allocation_failed:
