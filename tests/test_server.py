@@ -13,6 +13,7 @@ from zope.interface.verify import verifyObject
 from kea_ha_tw.dhcp.hooks import NoHA
 from kea_ha_tw.dhcp.server import GLOBAL_STATISTICS, DHCPServer
 from kea_ha_tw.interfaces import IDHCPHooks
+from kea_ha_tw.leases.memory import InMemoryLeaseStore
 from kea_ha_tw.leases.model import LeaseState
 from kea_ha_tw.network_state import NetworkState
 from kea_ha_tw.stats import Statistics
@@ -73,13 +74,18 @@ class RecordingHooks:
 
 
 class ServerTestMixin:
-    """Builds a server over a DictLeaseStore; C{cfg} may be set before setUp."""
+    """
+    Builds a server over a lease store (C{store_factory}: the test
+    DictLeaseStore, or the product's InMemoryLeaseStore in the *RealStore
+    variants); C{cfg} may be set before setUp.
+    """
 
     cfg = None
+    store_factory = DictLeaseStore
 
     def setUp(self):
         self.clock = clock()
-        self.store = DictLeaseStore()
+        self.store = self.store_factory()
         self.stats = Statistics(self.clock)
         self.network_state = NetworkState(self.clock)
         self.hooks = RecordingHooks()
@@ -134,7 +140,7 @@ class SelectingTests(ServerTestMixin, SynchronousTestCase):
         self.assertEqual((offer.options[58], offer.options[59]), (u32(1000), u32(2000)))
         self.assertEqual(offer.xid, 0x1234)
         self.assertEqual(offer.chaddr, mac(1) + b"\x00" * 10)
-        self.assertEqual(self.store.leases, {})
+        self.assertEqual(self.store.get_all(), [])
         self.assertEqual(self.hooks.committed, [])
 
     def test_request_ack_stores_before_reply(self):
@@ -159,6 +165,16 @@ class SelectingTests(ServerTestMixin, SynchronousTestCase):
         self.assertIsNone(self.handle(request(requested=str(offer.yiaddr), server_id=SERVER)))
         self.assertIsNotNone(self.store.get(offer.yiaddr))
 
+    def test_hooks_failure_drops_reply(self):
+        """A failing leases_committed drops the reply (logged); the lease stays stored."""
+        offer = self.handle(discover())
+        self.hooks.answer = Deferred()
+        d = self.server.handle(request(requested=str(offer.yiaddr), server_id=SERVER), ETH0, CLIENT)
+        self.hooks.answer.errback(RuntimeError("partner gone"))
+        self.assertIsNone(self.successResultOf(d))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertIsNotNone(self.store.get(offer.yiaddr))
+
     def test_request_for_other_server(self):
         """A REQUEST naming another server is dropped silently; nothing is freed."""
         self.store.update(lease("192.0.2.10", mac(1)))
@@ -174,7 +190,7 @@ class SelectingTests(ServerTestMixin, SynchronousTestCase):
         self.handle(discover(mac(2)))
         again = self.dora()
         self.assertEqual(again.yiaddr, first.yiaddr)
-        self.assertEqual(len(self.store.leases), 1)
+        self.assertEqual(len(self.store.get_all()), 1)
 
     def test_two_offers_one_address(self):
         """Two clients offered different addresses; a second REQUEST for a taken one is NAKed."""
@@ -370,7 +386,7 @@ class InformTests(ServerTestMixin, SynchronousTestCase):
         self.assertEqual(reply.ciaddr, ip("192.0.2.50"))
         self.assertEqual(reply.yiaddr, ip("0.0.0.0"))
         self.assertEqual(list(reply.options), [53, 3, 54])
-        self.assertEqual(self.store.leases, {})
+        self.assertEqual(self.store.get_all(), [])
         self.assertEqual(self.hooks.committed, [])
 
     def test_relayed_inform_without_ciaddr(self):
@@ -630,3 +646,29 @@ class StatisticsTests(ServerTestMixin, SynchronousTestCase):
         self.server.count_parse_failure()
         self.assertEqual((self.stat("pkt4-received"), self.stat("pkt4-parse-failed"),
                           self.stat("pkt4-receive-drop")), (1, 1, 1))
+
+
+class _RealStore:
+    """Run a test class over the product's InMemoryLeaseStore."""
+
+    store_factory = InMemoryLeaseStore
+
+
+class SelectingRealStoreTests(_RealStore, SelectingTests):
+    """SelectingTests over InMemoryLeaseStore."""
+
+
+class InitRebootRealStoreTests(_RealStore, InitRebootTests):
+    """InitRebootTests over InMemoryLeaseStore."""
+
+
+class RenewRebindRealStoreTests(_RealStore, RenewRebindTests):
+    """RenewRebindTests over InMemoryLeaseStore."""
+
+
+class ReleaseDeclineRealStoreTests(_RealStore, ReleaseDeclineTests):
+    """ReleaseDeclineTests over InMemoryLeaseStore."""
+
+
+class StatisticsRealStoreTests(_RealStore, StatisticsTests):
+    """StatisticsTests over InMemoryLeaseStore."""

@@ -422,20 +422,34 @@ class DHCPServer:
         self.stats.set("declined-addresses", total)
 
     def _commit(self, query, reply, leases, deleted) -> Deferred:
-        """Kea's leases4_committed: the hooks may hold or drop the reply."""
-        d = self.hooks.leases_committed(query, leases, deleted)
+        """
+        Kea's leases4_committed: the hooks may hold or drop the reply. A
+        failure in the hooks drops the reply too (logged), as a throwing
+        callout does in Kea.
+        """
+        try:
+            d = self.hooks.leases_committed(query, leases, deleted)
+        except Exception:
+            self._log.failure("leases4_committed hook failed for xid={xid}",
+                              msg_id="DHCP4_HOOK_LEASES4_COMMITTED_FAILED", xid=query.xid)
+            return succeed(None)
         if d.called and d.result is True:
             # Already decided (NoHA): skip the callback machinery.
             return succeed(reply)
 
-        def decided(send: bool):
-            if not send:
+        def decided(send):
+            if send is not True:
                 self._log.debug("reply to xid={xid} dropped by leases4_committed",
                                 msg_id="DHCP4_HOOK_LEASES4_COMMITTED_DROP", xid=query.xid)
                 return None
             return reply
 
-        return d.addCallback(decided)
+        def failed(failure):
+            self._log.failure("leases4_committed hook failed for xid={xid}", failure,
+                              msg_id="DHCP4_HOOK_LEASES4_COMMITTED_FAILED", xid=query.xid)
+            return None
+
+        return d.addCallbacks(decided, failed)
 
     # -- RELEASE / DECLINE -------------------------------------------------------
 
