@@ -152,6 +152,49 @@ class ExchangeTests(ProtocolTestMixin, SynchronousTestCase):
         self.assertEqual(self.stat("pkt4-parse-failed"), 0)
 
 
+class SocketPort(FakeUDPPort):
+    """A port exposing a C{socket}, as twisted's udp.Port does."""
+
+    def __init__(self, protocol, error=None):
+        super().__init__(protocol)
+        self.socket = self
+        self.error = error
+
+    def sendto(self, data, addr):
+        """Record like write, or fail with C{error}."""
+        if self.error is not None:
+            raise self.error
+        self.written.append((data, addr))
+
+
+class DirectSocketTests(ProtocolTestMixin, SynchronousTestCase):
+    """Sending straight on the port's socket."""
+
+    def setUp(self):
+        super().setUp()
+        self.proto = DHCPServerProtocol(self.server, ETH0, self.clock)
+        self.port = SocketPort(self.proto)
+        self.proto.makeConnection(self.port)
+
+    def test_sends_on_socket(self):
+        """With a socket available, replies go through its sendto."""
+        [(offer, addr)] = self.feed(discover(flags=0x8000))
+        self.assertEqual((offer.message_type, addr), (2, ("255.255.255.255", 68)))
+
+    def test_send_errors_rate_limited(self):
+        """A full send buffer (EAGAIN) is logged at most 5 times a minute, never raised."""
+        self.port.error = BlockingIOError(11, "Resource temporarily unavailable")
+        for k in range(12):
+            self.assertEqual(self.feed(discover(mac(k), flags=0x8000)), [])
+        fails = [e for e in self.events if e.get("msg_id") == "DHCP4_PACKET_SEND_FAIL"]
+        self.assertEqual(len(fails), 5)
+        self.assertEqual(self.stat("pkt4-sent"), 0)
+        self.clock.advance(60)
+        self.feed(discover(mac(99), flags=0x8000))
+        fails = [e for e in self.events if e.get("msg_id") == "DHCP4_PACKET_SEND_FAIL"]
+        self.assertEqual([e.get("count") for e in fails[5:]], [7, None])
+
+
 class RawSendingTests(ProtocolTestMixin, SynchronousTestCase):
     """dhcp-socket-type raw: unicast to yiaddr at chaddr."""
 

@@ -148,11 +148,18 @@ class DHCPServerProtocol(DatagramProtocol):
         self.iface = iface
         self.raw_sender = raw_sender
         self._bad = _RateLimit(clock, log_limit, log_interval)
+        self._send_errors = _RateLimit(clock, log_limit, log_interval)
+        self._sendto = None
 
     def startProtocol(self) -> None:
         """Allow broadcast replies; let the server accept our address as its id."""
         self.transport.setBroadcastAllowed(True)
         self.server.add_local_address(self.iface.address)
+        # Our destinations are always dotted IPv4 text, so the address
+        # checks of udp.Port.write (three parses per datagram) can be
+        # skipped by sending on its socket directly.
+        sock = getattr(self.transport, "socket", None)
+        self._sendto = sock.sendto if sock is not None else self.transport.write
 
     def datagramReceived(self, data: bytes, addr) -> None:
         """Decode, handle, and (later) send the reply. Never raises."""
@@ -198,6 +205,7 @@ class DHCPServerProtocol(DatagramProtocol):
     def _send(self, reply: DHCPPacket | None, query: DHCPPacket, addr) -> None:
         if reply is None:
             return
+        host = port = None
         try:
             mms = query.options.get(57)
             max_size = int.from_bytes(mms, "big") if mms is not None and len(mms) == 2 else 576
@@ -207,10 +215,16 @@ class DHCPServerProtocol(DatagramProtocol):
             if raw:
                 self.raw_sender.send(payload, query.chaddr[:6], IPv4Address(host), port)
             else:
-                self.transport.write(payload, (host, port))
+                self._sendto(payload, (host, port))
         except OSError as e:
-            self._log.warn("sending reply xid={xid} failed: {error}",
-                           msg_id="DHCP4_PACKET_SEND_FAIL", xid=query.xid, error=str(e))
+            ok, suppressed = self._send_errors.allow()
+            if suppressed:
+                self._log.warn("{count} more replies could not be sent",
+                               msg_id="DHCP4_PACKET_SEND_FAIL", count=suppressed)
+            if ok:
+                self._log.warn("sending reply xid={xid} to {address} failed: {error}",
+                               msg_id="DHCP4_PACKET_SEND_FAIL", xid=query.xid,
+                               address=str((host, port)), error=str(e))
             return
         except Exception:
             self._log.failure("encoding/sending reply xid={xid} failed",
