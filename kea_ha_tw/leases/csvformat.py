@@ -215,6 +215,7 @@ _STATES = {"0": LeaseState.DEFAULT, "1": LeaseState.DECLINED,
 _BOOLS = {"0": False, "1": True}
 _DECLINED = LeaseState.DECLINED
 _inet_pton = socket.inet_pton
+_inet_ntoa = socket.inet_ntoa
 _AF_INET = socket.AF_INET
 # Caches for the few distinct lifetimes and subnet ids of a file.
 _UINT32_CACHE: dict[str, int] = {}
@@ -350,7 +351,8 @@ def encode_row(lease: Lease4, valid_lft: int | None = None) -> str:
     cid = lease.client_id
     host = lease.hostname
     ctx = lease.user_context
-    return (f"{lease.address},{lease.hwaddr.hex(':')},{cid.hex(':') if cid else ''},"
+    address = _inet_ntoa(int(lease.address).to_bytes(4, "big"))
+    return (f"{address},{lease.hwaddr.hex(':')},{cid.hex(':') if cid else ''},"
             f"{valid},{lease.cltt + valid},{lease.subnet_id},"
             f"{1 if lease.fqdn_fwd else 0},{1 if lease.fqdn_rev else 0},"
             f"{escape(host) if host else ''},{int(lease.state)},"
