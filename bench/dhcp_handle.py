@@ -75,7 +75,7 @@ def run(n):
         b = perf()
         offer = srv.handle(q, LO, src).result
         c = perf()
-        wire = encode(offer)
+        encode(offer)
         e = perf()
         t_dec += b - a
         t_handle += c - b

@@ -14,7 +14,13 @@ from ipaddress import IPv4Address, IPv4Network
 from twisted.internet.task import Clock
 from zope.interface import implementer
 
-from kea_ha_tw.config.model import OptionData, PoolConfig, ReservationConfig, ServerConfig, SubnetConfig
+from kea_ha_tw.config.model import (
+    OptionData,
+    PoolConfig,
+    ReservationConfig,
+    ServerConfig,
+    SubnetConfig,
+)
 from kea_ha_tw.dhcp.netif import InterfaceInfo
 from kea_ha_tw.dhcp.packet import DHCPPacket
 from kea_ha_tw.interfaces import ILeaseStore

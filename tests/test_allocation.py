@@ -439,6 +439,7 @@ class RequestTests(SynchronousTestCase):
 
     def test_lifetime_hint(self):
         """The lease lifetime follows the clamped hint."""
-        engine = AllocationEngine(config(subnet(1, min_valid_lifetime=100, max_valid_lifetime=9000)))
+        engine = AllocationEngine(config(subnet(1, min_valid_lifetime=100,
+                                                max_valid_lifetime=9000)))
         a = engine.request(self.store, engine.subnets[0], client(1, hint=500), n("192.0.2.10"), T0)
         self.assertEqual(a.lease.valid_lft, 500)

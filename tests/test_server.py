@@ -89,8 +89,9 @@ class ServerTestMixin:
         self.stats = Statistics(self.clock)
         self.network_state = NetworkState(self.clock)
         self.hooks = RecordingHooks()
-        self.make(self.cfg or config(subnet(1, "192.0.2.0/24", option_data=[routers("192.0.2.254")]),
-                                     subnet(2, "10.1.0.0/24", relay_addresses=["10.9.9.9"])))
+        self.make(self.cfg or config(
+            subnet(1, "192.0.2.0/24", option_data=[routers("192.0.2.254")]),
+            subnet(2, "10.1.0.0/24", relay_addresses=["10.9.9.9"])))
 
     def make(self, cfg):
         """(Re)build the server for C{cfg}."""
@@ -101,8 +102,9 @@ class ServerTestMixin:
         """Run C{query} through the server; return the reply (or None)."""
         return self.successResultOf(self.server.handle(query, iface, source))
 
-    def dora(self, hw=mac(1), **kw):
-        """DISCOVER + REQUEST; return the ACK."""
+    def dora(self, hw=None, **kw):
+        """DISCOVER + REQUEST (client 1 by default); return the ACK."""
+        hw = mac(1) if hw is None else hw
         offer = self.handle(discover(hw, **kw))
         return self.handle(request(hw, requested=str(offer.yiaddr), server_id=SERVER, **kw))
 

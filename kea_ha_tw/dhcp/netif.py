@@ -24,7 +24,7 @@ import struct
 import sys
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from twisted.application.service import Service
 from twisted.internet.defer import DeferredList

@@ -19,14 +19,8 @@ import socket
 import struct
 
 from kea_ha_tw.config.model import ReservationConfig, ServerConfig
-from kea_ha_tw.dhcp.allocation import (
-    Allocation,
-    AllocationEngine,
-    Client,
-    SubnetPlan,
-    fast_constructor,
-    reply_options,
-)
+from kea_ha_tw.dhcp.allocation import Allocation, AllocationEngine, Client
+from kea_ha_tw.dhcp.plans import SubnetPlan, fast_constructor, reply_options
 from kea_ha_tw.dhcp.packet import BOOTREPLY, FLAG_BROADCAST, ZERO, DHCPPacket, MessageType
 
 _U32 = struct.Struct("!I")

@@ -27,7 +27,14 @@ from kea_ha_tw.dhcp.allocation import (
     belongs_to_client,
     kea_expired,
 )
-from kea_ha_tw.dhcp.packet import BOOTREPLY, BOOTREQUEST, FLAG_BROADCAST, ZERO, DHCPPacket, MessageType
+from kea_ha_tw.dhcp.packet import (
+    BOOTREPLY,
+    BOOTREQUEST,
+    FLAG_BROADCAST,
+    ZERO,
+    DHCPPacket,
+    MessageType,
+)
 from kea_ha_tw.dhcp.replies import ReplyBuilder, process_hostname
 from kea_ha_tw.leases.model import Lease4, LeaseState
 
