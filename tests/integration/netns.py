@@ -23,6 +23,9 @@ import time
 from typing import Sequence
 
 PREFIX = "khi-"
+# scripts/test sets KHI_RUN to a per-run tag and, whatever happens to trial,
+# removes every namespace (and what runs in it) named PREFIX + KHI_RUN + ...
+RUN_TAG = "".join(c for c in os.environ.get("KHI_RUN", "") if c.isalnum() or c == "-")[:8]
 # Every address the tests configure must be inside this prefix (or 127/8).
 TEST_NET = "10.77.0.0/16"
 
@@ -113,7 +116,7 @@ class Lab:
 
     def namespace(self, role: str, loopback: bool = True) -> Namespace:
         """Create C{khi-<tag>-<role>}, with C{lo} up unless told otherwise."""
-        ns = Namespace(f"{PREFIX}{self.tag}-{role}")
+        ns = Namespace(f"{PREFIX}{RUN_TAG}{self.tag}-{role}")
         run(["ip", "netns", "add", ns.name])
         self.namespaces.append(ns)
         if loopback:

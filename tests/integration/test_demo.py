@@ -17,7 +17,7 @@ import sys
 from twisted.trial.unittest import TestCase
 
 from tests.integration.base import SKIP, IntegrationMixin
-from tests.integration.netns import PREFIX, run
+from tests.integration.netns import PREFIX, RUN_TAG, run
 from tests.integration.procs import REPO_ROOT, KeaServer, TwistdServer
 
 
@@ -29,7 +29,7 @@ class _DemoTests(IntegrationMixin):
 
     def test_demo_once(self):
         """C{scripts/demo --once} hands out a lease to each of 5 clients and prints them."""
-        ns = f"{PREFIX}{secrets.token_hex(3)}-demo"
+        ns = f"{PREFIX}{RUN_TAG}{secrets.token_hex(3)}-demo"
         self.addCleanup(run, ["ip", "netns", "del", ns], check=False)
         argv = ["bash", str(REPO_ROOT / "scripts" / "demo"), "--once", "--no-install",
                 "--clients", "5"]
