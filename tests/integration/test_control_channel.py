@@ -403,3 +403,102 @@ class KeaOracleTests(TestCase):
             if self.comparable(kea) != self.comparable(ours):
                 differences.append(f"{request}\n  kea:  {kea}\n  ours: {ours}")
         self.assertEqual(differences, [], "\n".join(differences))
+
+
+class TwistdControlChannelTests(TestCase):
+    """
+    A running C{twistd -n kea-ha} with Kea's three kinds of command sockets
+    (unix, HTTP with basic auth, HTTPS requiring client certificates),
+    driven by curl and kea-shell; a lease added by command lands in the
+    lease file.
+    """
+
+    timeout = 120
+
+    def setUp(self):
+        if shutil.which("curl") is None or shutil.which("kea-shell") is None:
+            raise SkipTest("needs curl and kea-shell")
+        self.workdir = Path(self.mktemp()).resolve()
+        self.workdir.mkdir(parents=True)
+        self.sockdir = Path(tempfile.mkdtemp(prefix="khk-", dir="/tmp"))
+        self.addCleanup(shutil.rmtree, self.sockdir, True)
+
+    @staticmethod
+    def free_port() -> int:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    @inlineCallbacks
+    def test_curl_and_kea_shell_against_twistd(self):
+        """Every socket answers like Kea; auth and client certificates are enforced."""
+        import socket
+
+        from tests.integration.procs import checkout_env, spawn, twistd_argv, wait_until
+
+        pki = write_pki(self.workdir / "pki")
+        http_port, https_port = self.free_port(), self.free_port()
+        unix_path = str(self.sockdir / "ctl.sock")
+        lease_file = self.workdir / "leases4.csv"
+        config = json.loads(json.dumps(CONFIG))
+        config["Dhcp4"]["lease-database"] = {"type": "memfile", "persist": True, "name": str(lease_file)}
+        config["Dhcp4"]["control-socket"] = {"socket-type": "unix", "socket-name": unix_path}
+        config["Dhcp4"]["control-sockets"] = [
+            {"socket-type": "http", "socket-address": "127.0.0.1", "socket-port": http_port,
+             "authentication": {"type": "basic", "realm": "kea-ha-test",
+                                "clients": [{"user": "ha", "password": "secret"}]}},
+            {"socket-type": "https", "socket-address": "127.0.0.1", "socket-port": https_port,
+             "trust-anchor": pki["ca"], "cert-file": pki["server"], "key-file": pki["server-key"],
+             "cert-required": True},
+        ]
+        path = self.workdir / "kea-ha.json"
+        path.write_text(json.dumps(config))
+        proc = spawn(self, "twistd", twistd_argv("-n", "--pidfile=", "--logfile=-", "kea-ha",
+                                                 "--config", str(path)),
+                     self.workdir, env=checkout_env(), cwd=self.workdir)
+
+        def listening():
+            if not proc.alive():
+                raise AssertionError("twistd exited:\n" + proc.output())
+            for port in (http_port, https_port):
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) != 0:
+                        return False
+            return os.path.exists(unix_path)
+
+        wait_until(listening, 60, "twistd kea-ha to open its command sockets", interval=0.2)
+        http_url = f"http://127.0.0.1:{http_port}/"
+        curl = ["curl", "-sS", "--max-time", "10", "-H", "Content-Type: application/json"]
+        code, out, err = yield run(curl + ["-d", '{"command":"status-get"}', http_url])
+        self.assertEqual(json.loads(out), {"result": 401, "text": "Unauthorized"})
+        add = ('{"command":"lease4-add","service":["dhcp4"],"arguments":{"ip-address":"192.0.2.10",'
+               '"hw-address":"1a:1b:1c:1d:1e:1f","hostname":"Host.Example"}}')
+        code, out, err = yield run(curl + ["-u", "ha:secret", "-d", add, http_url])
+        self.assertEqual(json.loads(out), [{"result": 0, "text":
+                                            "Lease for address 192.0.2.10, subnet-id 1 added."}])
+        code, out, err = yield run(["kea-shell", "--host", "127.0.0.1", "--port", str(http_port),
+                                    "--auth-user", "ha", "--auth-password", "secret",
+                                    "--service", "dhcp4", "lease4-get"], stdin=b'"ip-address": "192.0.2.10"')
+        self.assertEqual(code, 0, err)
+        [found] = json.loads(out)
+        self.assertEqual((found["text"], found["arguments"]["hostname"]), ("IPv4 lease found.", "host.example"))
+        https_url = f"https://127.0.0.1:{https_port}/"
+        page = '{"command":"lease4-get-page","arguments":{"from":"start","limit":10}}'
+        code, out, err = yield run(curl + ["--cacert", pki["ca"], "--cert", pki["client"],
+                                           "--key", pki["client-key"], "-d", page, https_url])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)[0]["arguments"]["count"], 1)
+        code, out, err = yield run(curl + ["--cacert", pki["ca"], "-d", page, https_url])
+        self.assertEqual((code, out), (56, b""), err)
+        code, out, err = yield run(["kea-shell", "--host", "127.0.0.1", "--port", str(https_port),
+                                    "--ca", pki["ca"], "--cert", pki["client"], "--key", pki["client-key"],
+                                    "--service", "dhcp4", "version-get"])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(json.loads(out)[0]["text"], "2.2.0")
+        answer = yield unix_command(unix_path, '{"command":"lease4-del","arguments":{"ip-address":"192.0.2.10"}}')
+        self.assertEqual(answer, {"result": 0, "text": "IPv4 lease deleted."})
+        rows = lease_file.read_text().splitlines()
+        self.assertEqual([row.split(",")[0] for row in rows[1:]], ["192.0.2.10", "192.0.2.10"])
+        self.assertEqual(rows[-1].split(",")[3], "0")
