@@ -24,6 +24,7 @@ from kea_ha_tw.commands.context import CommandContext
 from kea_ha_tw.commands.envelope import kea_json_dumps, kea_json_loads
 from kea_ha_tw.commands.registry import build_default_registry
 from kea_ha_tw.commands.resource import ControlChannelResource
+from kea_ha_tw.commands.stats import refresh_lease_statistics
 from kea_ha_tw.config.model import PoolConfig, ServerConfig, SubnetConfig
 from kea_ha_tw.leases.memory import InMemoryLeaseStore
 from kea_ha_tw.network_state import NetworkState
@@ -72,6 +73,7 @@ class CommandHarness:
             config_path=config_path, reconfigure=reconfigure,
             shutdown=self.shutdowns.append, pid=4242,
         )
+        self.context.add_statistics_refresher(refresh_lease_statistics)
         self.registry = build_default_registry()
         self.resource = ControlChannelResource(
             self.registry, self.context,

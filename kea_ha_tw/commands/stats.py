@@ -5,12 +5,12 @@ C{-remove-all} against L{IStatistics}, in Kea's shapes: each statistic is
 a list of C{[value, "YYYY-MM-DD HH:MM:SS.ffffff"]} samples, the maps have
 no C{text}, an unknown name gives C{{ }} for C{statistic-get}.
 
-Before reading, the lease counters C{subnet[ID].assigned-addresses},
-C{subnet[ID].declined-addresses}, C{subnet[ID].total-addresses} and
-C{declined-addresses} are brought up to date from the lease store (Kea
-keeps them in step with every lease change; deriving them from the store
-keeps them right whoever changed the leases), then every refresher added
-to the context runs.
+Before reading, every statistics refresher added to the context runs.
+L{refresh_lease_statistics} is the one the server adds: it brings
+C{subnet[ID].assigned-addresses}, C{subnet[ID].declined-addresses},
+C{subnet[ID].total-addresses} and C{declined-addresses} up to date from the
+lease store (Kea keeps them in step with every lease change; deriving them
+from the store keeps them right whoever changed the leases).
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ def refresh_lease_statistics(context: CommandContext) -> None:
 
 
 def _refreshed(context: CommandContext) -> None:
-    refresh_lease_statistics(context)
     context.refresh_statistics()
 
 
