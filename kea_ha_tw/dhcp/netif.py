@@ -37,6 +37,11 @@ SIOCGIFHWADDR = 0x8927
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+#: Receive buffer asked for on DHCP sockets: room for a few thousand
+#: queries while the reactor is busy (a burst after a power cut, or a
+#: moment without CPU), instead of the kernel's ~200 KiB default.
+RECEIVE_BUFFER = 4 * 1024 * 1024
 ETH_P_IP = 0x0800
 _NETLINK_ROUTE = 0
 _RTM_GETADDR = 22
@@ -219,8 +224,9 @@ def resolve_interfaces(
 def open_dhcp_socket(iface: InterfaceInfo, port: int = 67) -> socket.socket:
     """
     A non-blocking UDP socket bound to C{iface} with C{SO_BINDTODEVICE},
-    C{SO_REUSEADDR} and C{SO_BROADCAST}. On an Ethernet interface it binds
-    0.0.0.0:C{port}, so broadcasts arrive; on one without a MAC (loopback,
+    C{SO_REUSEADDR}, C{SO_BROADCAST} and a L{RECEIVE_BUFFER} receive
+    buffer. On an Ethernet interface it binds 0.0.0.0:C{port}, so
+    broadcasts arrive; on one without a MAC (loopback,
     tunnels: no broadcast clients) it binds the interface address, as Kea's
     UDP sockets do, leaving the port free on the other addresses (a relay
     or perfdhcp on 127.0.0.2:67). Needs root (port 67, SO_BINDTODEVICE).
@@ -230,6 +236,10 @@ def open_dhcp_socket(iface: InterfaceInfo, port: int = 67) -> socket.socket:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, iface.name.encode() + b"\x00")
+        try:
+            s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+        except OSError:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
         s.bind(("0.0.0.0" if iface.mac else str(iface.address), port))
         s.setblocking(False)
     except BaseException:

@@ -34,9 +34,18 @@ _NAK = 6
 _RAI_RELAY_PORT = 19
 
 
+_TEXT_CACHE: dict[int, str] = {}
+
+
 def _text(address: IPv4Address) -> str:
-    """Dotted text of an address (faster than C{str(IPv4Address)})."""
-    return socket.inet_ntoa(address.packed)
+    """Dotted text of an address, cached (relays repeat: giaddr text is hot)."""
+    key = int(address)
+    text = _TEXT_CACHE.get(key)
+    if text is None:
+        if len(_TEXT_CACHE) >= 4096:
+            _TEXT_CACHE.clear()
+        text = _TEXT_CACHE[key] = socket.inet_ntoa(address.packed)
+    return text
 
 
 def _relay_port_requested(rai: bytes | None) -> bool:
@@ -63,12 +72,17 @@ def route_reply(query: DHCPPacket, reply: DHCPPacket, source: tuple[str, int] | 
     and direct sending -> yiaddr; a lease otherwise -> broadcast; else the
     source address. INFORM: ciaddr, else giaddr, else the source.
     """
-    relayed = query.giaddr != ZERO
-    src_host = source[0] if source else "0.0.0.0"
-    src_port = source[1] if source else SERVER_PORT
     options = query.options
     mt = options.get(53)
     mtype = mt[0] if mt and len(mt) == 1 else 0
+    relayed = bool(int(query.giaddr))
+    src_port = source[1] if source else SERVER_PORT
+    if relayed and mtype != _INFORM:
+        # The common case (every relayed DORA): back to the relay.
+        rai = options.get(82)
+        port = src_port if rai and _relay_port_requested(rai) else SERVER_PORT
+        return _text(query.giaddr), port, False
+    src_host = source[0] if source else "0.0.0.0"
     raw = False
     if mtype == _INFORM:
         if query.ciaddr != ZERO:

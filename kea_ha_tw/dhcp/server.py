@@ -49,7 +49,7 @@ _RECEIVED_STAT = {
     7: "pkt4-release-received",
     8: "pkt4-inform-received",
 }
-_SENT_STAT = {2: "pkt4-offer-sent", 5: "pkt4-ack-sent", 6: "pkt4-nak-sent"}
+_SENT_STAT = {b"\x02": "pkt4-offer-sent", b"\x05": "pkt4-ack-sent", b"\x06": "pkt4-nak-sent"}
 _ACCEPTED_TYPES = frozenset((1, 3, 4, 7, 8))
 
 #: Statistics Kea 2.2 sets to zero when the server starts (dhcp4_srv.cc).
@@ -187,10 +187,11 @@ class DHCPServer:
 
     def count_sent(self, reply: DHCPPacket) -> None:
         """Count a reply that went out (called by the protocol after sending)."""
-        self.stats.add("pkt4-sent")
-        name = _SENT_STAT.get(reply.message_type or 0)
+        add = self.stats.add
+        add("pkt4-sent")
+        name = _SENT_STAT.get(reply.options.get(53))
         if name is not None:
-            self.stats.add(name)
+            add(name)
 
     # -- local addresses -------------------------------------------------------
 

@@ -83,7 +83,8 @@ def main(argv=None):
     profiler = None
     if a.profile:
         import cProfile
-        profiler = cProfile.Profile()
+        import time
+        profiler = cProfile.Profile(time.process_time)
         profiler.enable()
 
     def finish(*_):
