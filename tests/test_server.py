@@ -6,12 +6,15 @@ as Kea 2.2 handles it, reply contents, hooks, statistics.
 from __future__ import annotations
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.testing import EventLoggingObserver
+from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from kea_ha_tw.dhcp.hooks import NoHA
 from kea_ha_tw.dhcp.server import GLOBAL_STATISTICS, DHCPServer
+from kea_ha_tw.errors import LeaseStoreError
 from kea_ha_tw.interfaces import IDHCPHooks
 from kea_ha_tw.leases.memory import InMemoryLeaseStore
 from kea_ha_tw.leases.model import LeaseState
@@ -176,6 +179,21 @@ class SelectingTests(ServerTestMixin, SynchronousTestCase):
         self.assertIsNone(self.successResultOf(d))
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertIsNotNone(self.store.get(offer.yiaddr))
+
+    def test_store_failure_drops(self):
+        """A failing lease store write drops the query, counted and logged; nothing is sent."""
+        offer = self.handle(discover())
+
+        def broken(lease):
+            raise LeaseStoreError("disk full")
+
+        self.store.update = broken
+        events = EventLoggingObserver.createWithCleanup(self, globalLogPublisher)
+        self.assertIsNone(self.handle(request(requested=str(offer.yiaddr), server_id=SERVER)))
+        self.assertEqual(self.stat("pkt4-receive-drop"), 1)
+        self.assertEqual(self.hooks.committed, [])
+        self.assertTrue(any(e.get("msg_id") == "DHCP4_PACKET_PROCESS_STD_EXCEPTION"
+                            for e in events))
 
     def test_request_for_other_server(self):
         """A REQUEST naming another server is dropped silently; nothing is freed."""

@@ -36,6 +36,7 @@ from kea_ha_tw.dhcp.packet import (
     MessageType,
 )
 from kea_ha_tw.dhcp.replies import ReplyBuilder, process_hostname
+from kea_ha_tw.errors import LeaseStoreError
 from kea_ha_tw.leases.model import Lease4, LeaseState
 
 _U32 = struct.Struct("!I")
@@ -236,6 +237,17 @@ class DHCPServer:
         if not any(hwaddr) and not client_id:
             return self._drop("DHCP4_PACKET_DROP_0007", query, mtype)
         now = int(self.clock.seconds())
+        try:
+            return self._dispatch(query, iface, source, classes, mtype, hwaddr, client_id, now)
+        except (LeaseStoreError, OSError) as e:
+            # Kea: an exception while processing drops the query and counts it.
+            self.stats.add("pkt4-receive-drop")
+            self._log.error("lease store failed while processing xid={xid}: {error}",
+                            msg_id="DHCP4_PACKET_PROCESS_STD_EXCEPTION", xid=query.xid,
+                            error=str(e))
+            return succeed(None)
+
+    def _dispatch(self, query, iface, source, classes, mtype, hwaddr, client_id, now):
         if mtype == 7:
             return self._release(query, hwaddr, client_id)
         if mtype == 4:
