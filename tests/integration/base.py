@@ -79,7 +79,14 @@ def assert_bound(
     mine = [a for a in acks if IPv4Address(a["yiaddr"]) == lease.address]
     testcase.assertTrue(mine, f"no DHCPACK for {lease.address} captured" + ctx)
     ack = mine[-1]
-    for name in ("subnet_mask", "router", "lease_time", "server_id", "renewal_time", "rebinding_time"):
+    for name in (
+        "subnet_mask",
+        "router",
+        "lease_time",
+        "server_id",
+        "renewal_time",
+        "rebinding_time",
+    ):
         testcase.assertIn(name, ack, f"DHCPACK lacks {name}: {ack}" + ctx)
     testcase.assertEqual(ack["subnet_mask"], str(net.netmask))
     testcase.assertEqual(ack["router"], router)
@@ -95,5 +102,7 @@ def assert_bound(
 def assert_in_lease_file(testcase, server, address, mac: str) -> None:
     """The server's memfile already holds C{address} for C{mac}."""
     rows = current_leases(server.lease_file)
-    testcase.assertIn(str(address), rows, f"{address} not in {server.lease_file}\n" + server.log_tail())
+    testcase.assertIn(
+        str(address), rows, f"{address} not in {server.lease_file}\n" + server.log_tail()
+    )
     testcase.assertEqual(rows[str(address)]["hwaddr"].lower(), mac.lower())

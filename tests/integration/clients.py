@@ -34,7 +34,8 @@ exit 0
 # Runs "$@" after hiding the host's /run, resolv.conf and dhcpcd database.
 _SANDBOX = (
     "set -e; mount -t tmpfs khi /run; "
-    'if [ -f /etc/resolv.conf ] && [ ! -L /etc/resolv.conf ]; then mount --bind "$0" /etc/resolv.conf; fi; '
+    "if [ -f /etc/resolv.conf ] && [ ! -L /etc/resolv.conf ]; then "
+    'mount --bind "$0" /etc/resolv.conf; fi; '
     'if [ -d /var/lib/dhcpcd ]; then mount --bind "$1" /var/lib/dhcpcd; fi; '
     'shift; exec "$@"'
 )
@@ -95,7 +96,9 @@ class Client:
 
     kind = "abstract"
 
-    def __init__(self, testcase, ns: Namespace, ifname: str, workdir: Path, name: str | None = None):
+    def __init__(
+        self, testcase, ns: Namespace, ifname: str, workdir: Path, name: str | None = None
+    ):
         self.testcase = testcase
         self.ns = ns
         self.ifname = ifname
@@ -115,9 +118,7 @@ class Client:
 
     def start(self, requested: str | None = None) -> Client:
         """Start the client (optionally asking for address C{requested})."""
-        sandbox = [
-            "sh", "-c", _SANDBOX, str(self.dir / "resolv.conf"), str(self.dir / "dhcpcd-db")
-        ]
+        sandbox = ["sh", "-c", _SANDBOX, str(self.dir / "resolv.conf"), str(self.dir / "dhcpcd-db")]
         argv = self.ns.exec_argv(sandbox + self.argv(requested))
         self.proc = spawn(self.testcase, self.name, argv, self.dir)
         return self
@@ -156,7 +157,8 @@ class Client:
         try:
             lease = wait_until(bound, remaining, f"{self.name} to bind", interval=0.05)
         except AssertionError as e:  # add what the client said
-            raise AssertionError(f"{e}\n--- {self.name} output ---\n{tail(self.proc.output())}")
+            output = tail(self.proc.output())
+            raise AssertionError(f"{e}\n--- {self.name} output ---\n{output}") from None
         return lease, time.monotonic() - self.proc.started_at
 
     def stop(self) -> None:
@@ -172,8 +174,24 @@ class Udhcpc(Client):
 
     def argv(self, requested):
         """C{udhcpc -f -q -n ... -s record.sh -O 58 -O 59}."""
-        argv = ["udhcpc", "-i", self.ifname, "-f", "-q", "-n", "-t", "5", "-T", "2",
-                "-s", str(self.script), "-O", "58", "-O", "59"]
+        argv = [
+            "udhcpc",
+            "-i",
+            self.ifname,
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "5",
+            "-T",
+            "2",
+            "-s",
+            str(self.script),
+            "-O",
+            "58",
+            "-O",
+            "59",
+        ]
         if requested:
             argv += ["-r", requested]
         return argv
@@ -188,9 +206,22 @@ class Dhclient(Client):
         """C{dhclient -4 -d -1 -sf record.sh -lf ... -pf ... -cf /dev/null}."""
         if requested:
             raise ValueError("dhclient: a requested address needs a config file")
-        return ["dhclient", "-4", "-d", "-1", "-v", "-sf", str(self.script),
-                "-lf", str(self.dir / "dhclient.leases"), "-pf", str(self.dir / "dhclient.pid"),
-                "-cf", "/dev/null", self.ifname]
+        return [
+            "dhclient",
+            "-4",
+            "-d",
+            "-1",
+            "-v",
+            "-sf",
+            str(self.script),
+            "-lf",
+            str(self.dir / "dhclient.leases"),
+            "-pf",
+            str(self.dir / "dhclient.pid"),
+            "-cf",
+            "/dev/null",
+            self.ifname,
+        ]
 
 
 class Dhcpcd(Client):
@@ -200,8 +231,21 @@ class Dhcpcd(Client):
 
     def argv(self, requested):
         """C{dhcpcd -4 -B -1 -A -L -c record.sh -f /dev/null -t 10}."""
-        argv = ["dhcpcd", "-4", "-B", "-1", "-A", "-L", "-d", "-c", str(self.script),
-                "-f", "/dev/null", "-t", "10"]
+        argv = [
+            "dhcpcd",
+            "-4",
+            "-B",
+            "-1",
+            "-A",
+            "-L",
+            "-d",
+            "-c",
+            str(self.script),
+            "-f",
+            "/dev/null",
+            "-t",
+            "10",
+        ]
         if requested:
             argv += ["-r", requested]
         return argv + [self.ifname]
@@ -210,13 +254,27 @@ class Dhcpcd(Client):
 CLIENTS = {c.kind: c for c in (Udhcpc, Dhclient, Dhcpcd)}
 
 
-def start_relay(testcase, ns: Namespace, upstream: str, downstream: str, server: str, workdir: Path) -> Proc:
+def start_relay(
+    testcase, ns: Namespace, upstream: str, downstream: str, server: str, workdir: Path
+) -> Proc:
     """
     ISC dhcrelay in the foreground in C{ns}, forwarding from
     C{downstream} to C{server} via C{upstream}; waits until it listens.
     """
-    argv = ns.exec_argv(["dhcrelay", "-4", "-d", "-pf", str(Path(workdir) / "dhcrelay.pid"),
-                         "-iu", upstream, "-id", downstream, server])
+    argv = ns.exec_argv(
+        [
+            "dhcrelay",
+            "-4",
+            "-d",
+            "-pf",
+            str(Path(workdir) / "dhcrelay.pid"),
+            "-iu",
+            upstream,
+            "-id",
+            downstream,
+            server,
+        ]
+    )
     proc = spawn(testcase, "dhcrelay", argv, workdir)
     proc.wait_for_output(r"Sending on\s+Socket/fallback", 10)
     return proc
@@ -230,8 +288,21 @@ class Sniffer:
 
     def __init__(self, testcase, ns: Namespace, ifname: str, workdir: Path, name: str = "tcpdump"):
         self.pcap = Path(workdir) / f"{name}.pcap"
-        argv = ns.exec_argv(["tcpdump", "-i", ifname, "-n", "-U", "--immediate-mode", "-s", "0", "-w", str(self.pcap),
-                             "udp and (port 67 or port 68)"])
+        argv = ns.exec_argv(
+            [
+                "tcpdump",
+                "-i",
+                ifname,
+                "-n",
+                "-U",
+                "--immediate-mode",
+                "-s",
+                "0",
+                "-w",
+                str(self.pcap),
+                "udp and (port 67 or port 68)",
+            ]
+        )
         self.proc = spawn(testcase, name, argv, workdir)
         self.proc.wait_for_output(r"listening on", 10)
 
@@ -252,8 +323,11 @@ class Sniffer:
         for pkt in rdpcap(str(self.pcap)):
             if BOOTP not in pkt or DHCP not in pkt or pkt[BOOTP].op != 2:
                 continue
-            opts = {o[0]: (o[1] if len(o) == 2 else o[1:])
-                    for o in pkt[DHCP].options if isinstance(o, tuple)}
+            opts = {
+                o[0]: (o[1] if len(o) == 2 else o[1:])
+                for o in pkt[DHCP].options
+                if isinstance(o, tuple)
+            }
             if opts.get("message-type") == message_type:
                 opts["yiaddr"] = pkt[BOOTP].yiaddr
                 found.append(opts)

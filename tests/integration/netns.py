@@ -20,7 +20,7 @@ import shutil
 import signal
 import subprocess
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 PREFIX = "khi-"
 # scripts/test sets KHI_RUN to a per-run tag and, whatever happens to trial,
@@ -52,7 +52,9 @@ def skip_reason() -> str | None:
     return None
 
 
-def run(argv: Sequence[str], timeout: float = 10, check: bool = True) -> subprocess.CompletedProcess:
+def run(
+    argv: Sequence[str], timeout: float = 10, check: bool = True
+) -> subprocess.CompletedProcess:
     """
     Run C{argv} to completion (bounded by C{timeout} seconds) and return
     the completed process with text output.  With C{check}, a non-zero
@@ -60,9 +62,8 @@ def run(argv: Sequence[str], timeout: float = 10, check: bool = True) -> subproc
     """
     done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout)
     if check and done.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(argv)} exited {done.returncode}: {done.stdout.strip()} {done.stderr.strip()}"
-        )
+        said = f"{done.stdout.strip()} {done.stderr.strip()}"
+        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {said}")
     return done
 
 

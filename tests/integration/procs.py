@@ -19,7 +19,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
+from collections.abc import Callable, Sequence
 
 from typing_extensions import override
 
@@ -302,7 +303,12 @@ class KeaServer(ServerUnderTest):
 
 def twistd_argv(*args: str) -> list[str]:
     """C{twistd ARGS...} run by this interpreter."""
-    return [sys.executable, "-c", "import sys; sys.argv[0] = 'twistd'; from twisted.scripts.twistd import run; run()", *args]
+    return [
+        sys.executable,
+        "-c",
+        "import sys; sys.argv[0] = 'twistd'; from twisted.scripts.twistd import run; run()",
+        *args,
+    ]
 
 
 def checkout_env() -> dict[str, str]:

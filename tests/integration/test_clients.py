@@ -40,8 +40,16 @@ class _DirectClientTests(IntegrationMixin):
         lease, took = client.wait_bound(10)
         client.stop()
         sniffer.stop()
-        assert_bound(self, lease, took, sniffer.dhcp_replies(5), "10.77.1.0/24",
-                     SERVER_ADDR, SERVER_ADDR, self.server)
+        assert_bound(
+            self,
+            lease,
+            took,
+            sniffer.dhcp_replies(5),
+            "10.77.1.0/24",
+            SERVER_ADDR,
+            SERVER_ADDR,
+            self.server,
+        )
         assert_in_lease_file(self, self.server, lease.address, self.cli_ns.mac("c0"))
 
     def test_udhcpc(self):

@@ -12,7 +12,6 @@ by real kea-dhcp4 (the Kea variant of every test).
 from __future__ import annotations
 
 import json
-import re
 
 from twisted.trial.unittest import TestCase
 
@@ -190,7 +189,9 @@ class _ConfigCliTests(IntegrationMixin):
 
     def test_syntax_error_exits_1(self):
         """Broken JSON fails validation with exit 1 and says where (line)."""
-        text = json.dumps(self.good, indent=2).replace('"renew-timer": 1000', '"renew-timer": 1000 1000')
+        text = json.dumps(self.good, indent=2).replace(
+            '"renew-timer": 1000', '"renew-timer": 1000 1000'
+        )
         rc, out = self._check("syntax", text)
         self.assertEqual(rc, 1, out)
         # Kea's "FILE:LINE.COLUMN" (or "line N" after the file name).
@@ -204,8 +205,13 @@ class _ConfigCliTests(IntegrationMixin):
         mutate, kea_pattern, path = BAD["pool_outside_subnet"]
         server = self.server_class(self, self.ns, self.workdir, derive(self.good, mutate))
         server.write_config()
-        proc = Proc("bad-start", self.ns.exec_argv(server.argv()), self.workdir / "bad-start.log",
-                    env=server.env(), cwd=self.workdir)
+        proc = Proc(
+            "bad-start",
+            self.ns.exec_argv(server.argv()),
+            self.workdir / "bad-start.log",
+            env=server.env(),
+            cwd=self.workdir,
+        )
         self.addCleanup(proc.stop)
         proc.start()
         rc = proc.wait(15)

@@ -31,8 +31,14 @@ class _DemoTests(IntegrationMixin):
         """C{scripts/demo --once} hands out a lease to each of 5 clients and prints them."""
         ns = f"{PREFIX}{RUN_TAG}{secrets.token_hex(3)}-demo"
         self.addCleanup(run, ["ip", "netns", "del", ns], check=False)
-        argv = ["bash", str(REPO_ROOT / "scripts" / "demo"), "--once", "--no-install",
-                "--clients", "5"]
+        argv = [
+            "bash",
+            str(REPO_ROOT / "scripts" / "demo"),
+            "--once",
+            "--no-install",
+            "--clients",
+            "5",
+        ]
         if self.server_class is KeaServer:
             argv.append("--kea")
         env = dict(os.environ, KEA_HA_DEMO_NS=ns, KEA_HA_DEMO_DIR=str(self.workdir / "demo"))

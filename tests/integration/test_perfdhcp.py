@@ -58,10 +58,26 @@ class _PerfdhcpTests(IntegrationMixin):
         ns = loopback_only(self.lab)
         config = perfdhcp_config(self.lease_file_path())
         server = self.server_class(self, ns, self.workdir, config).start()
-        argv = ns.exec_argv([
-            "perfdhcp", "-4", "-g", "single", "-r", str(RATE), "-R", "5000",
-            "-p", str(SECONDS), "-W", "200000", "-u", "-l", "127.0.0.2", "127.0.0.1",
-        ])
+        argv = ns.exec_argv(
+            [
+                "perfdhcp",
+                "-4",
+                "-g",
+                "single",
+                "-r",
+                str(RATE),
+                "-R",
+                "5000",
+                "-p",
+                str(SECONDS),
+                "-W",
+                "200000",
+                "-u",
+                "-l",
+                "127.0.0.2",
+                "127.0.0.1",
+            ]
+        )
         done = subprocess.run(argv, capture_output=True, text=True, timeout=SECONDS + 30)
         report = done.stdout + done.stderr
         (self.workdir / "perfdhcp.log").write_text(report)

@@ -42,8 +42,16 @@ class _RelayTests(IntegrationMixin):
         lease, took = client.wait_bound(10)
         client.stop()
         sniffer.stop()
-        assert_bound(self, lease, took, sniffer.dhcp_replies(5), "10.77.2.0/24",
-                     RELAY_DOWN_ADDR, SERVER_ADDR, self.server)
+        assert_bound(
+            self,
+            lease,
+            took,
+            sniffer.dhcp_replies(5),
+            "10.77.2.0/24",
+            RELAY_DOWN_ADDR,
+            SERVER_ADDR,
+            self.server,
+        )
         assert_in_lease_file(self, self.server, lease.address, self.cli_ns.mac("c0"))
         self.assertIn("Forwarded BOOTREPLY", self.relay.output())
 
