@@ -13,9 +13,10 @@ HA stops and the lease file is closed last.
 from __future__ import annotations
 
 import os
+import signal
 from typing import Any, Callable
 
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
@@ -61,8 +62,6 @@ class OrderedMultiService(MultiService):
 
     def stopService(self) -> Deferred:
         """Stop children in reverse order, sequentially."""
-        from twisted.application.service import Service
-
         Service.stopService(self)
         children = list(self)
         children.reverse()
@@ -179,8 +178,74 @@ def _same_endpoint(socket_config, ha) -> bool:
             and socket_config.socket_port == me.port)
 
 
+class ReloadOnSignal(Service):
+    """
+    Reload the configuration file on a signal (SIGHUP), as C{kea-dhcp4}
+    does: the file is read and validated, then applied like
+    C{config-reload}; an invalid file or a change that needs a restart is
+    logged and the running configuration stays.
+
+    @param install: C{signal.signal}-like C{(signum, handler)}; the
+        composition root passes the real one.
+    @param call_soon: C{reactor.callFromThread}-like; the handler only
+        schedules the reload, it never runs it inside the signal handler.
+    """
+
+    _log = Logger()
+
+    def __init__(self, server: "Server", config_path: str, signum: int,
+                 install: Callable[[int, Any], Any], call_soon: Callable[..., Any]) -> None:
+        self._server = server
+        self._path = config_path
+        self._signum = signum
+        self._install = install
+        self._call_soon = call_soon
+        self._previous: Any = None
+
+    def startService(self) -> None:
+        """Install the handler."""
+        Service.startService(self)
+        self._previous = self._install(self._signum, self._on_signal)
+
+    def stopService(self) -> Deferred:
+        """Restore the previous handler."""
+        Service.stopService(self)
+        if self._previous is not None:
+            self._install(self._signum, self._previous)
+        return succeed(None)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._call_soon(self.reload)
+
+    def reload(self) -> Deferred:
+        """Read, validate and apply the configuration file; never raises."""
+        from kea_ha_tw.config.loader import load_config
+        from kea_ha_tw.errors import ConfigError
+
+        try:
+            new = load_config(self._path)
+            d = self._server.context.apply_config(new)
+        except ConfigError as e:
+            self._log.error("configuration reload failed: {path}: {reason}",
+                            msg_id="DHCP4_DYNAMIC_RECONFIGURATION_FAIL", path=e.path,
+                            reason=e.message)
+            return succeed(False)
+        except (OSError, CommandError) as e:
+            self._log.error("configuration reload failed: {reason}",
+                            msg_id="DHCP4_DYNAMIC_RECONFIGURATION_FAIL", reason=str(e))
+            return succeed(False)
+
+        def failed(failure):
+            self._log.failure("configuration reload failed", failure,
+                              msg_id="DHCP4_DYNAMIC_RECONFIGURATION_FAIL")
+            return False
+
+        return d.addCallbacks(lambda _: True, failed)
+
+
 def build_service(config: ServerConfig, *, reactor: Any, config_path: str | None = None,
-                  http_client_factory: Callable[..., Any] | None = None) -> MultiService:
+                  http_client_factory: Callable[..., Any] | None = None,
+                  install_signal: Callable[[int, Any], Any] | None = None) -> MultiService:
     """
     The whole server for C{config} as one service tree.
 
@@ -188,6 +253,8 @@ def build_service(config: ServerConfig, *, reactor: Any, config_path: str | None
         processes); only the composition root passes the global one.
     @param http_client_factory: C{(reactor, peers, tls) -> HTTPClient}
         for HA peer traffic (tests pass a StubTreq-backed one).
+    @param install_signal: C{signal.signal}; when given with a
+        C{config_path}, SIGHUP reloads the configuration as in Kea.
     """
     top = OrderedMultiService()
 
@@ -203,4 +270,7 @@ def build_service(config: ServerConfig, *, reactor: Any, config_path: str | None
         listener.setServiceParent(top)
     DHCPListenerService(reactor, config.interfaces, server.protocol_for,
                         config.dhcp_socket_type).setServiceParent(top)
+    if install_signal is not None and config_path is not None:
+        ReloadOnSignal(server, config_path, signal.SIGHUP, install_signal,
+                       reactor.callFromThread).setServiceParent(top)
     return top

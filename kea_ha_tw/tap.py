@@ -49,8 +49,11 @@ class Options(usage.Options):
 
 def makeService(options: Options):
     """Compose the server: the only place the global reactor is imported."""
+    import signal
+
     from twisted.internet import reactor
 
     from kea_ha_tw.service import build_service
 
-    return build_service(options.server_config, reactor=reactor, config_path=options["config"])
+    return build_service(options.server_config, reactor=reactor, config_path=options["config"],
+                         install_signal=signal.signal)

@@ -140,3 +140,41 @@ class ReconfigureTests(SynchronousTestCase):
         with self.assertRaises(CommandError) as e:
             top.server.reconfigure(new)
         self.assertIn("lease-database", e.exception.text)
+
+
+class ReloadOnSignalTests(SynchronousTestCase):
+    """SIGHUP re-reads the configuration file, as kea-dhcp4 does."""
+
+    def _build(self, text):
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write(text)
+        installed = {}
+        reactor = MemoryUDPReactor()
+        reactor.callFromThread = lambda f, *a: f(*a)
+        top = build_service(parse_config(text), reactor=reactor, config_path=path,
+                            install_signal=lambda signum, handler: installed.__setitem__(signum, handler))
+        top.startService()
+        self.addCleanup(top.stopService)
+        return top, path, installed
+
+    def test_sighup_applies_new_file(self):
+        """After the file changes, SIGHUP puts the new pools in use."""
+        import signal
+
+        top, path, installed = self._build(STANDALONE)
+        with open(path, "w") as f:
+            f.write(STANDALONE.replace("192.0.2.199", "192.0.2.120"))
+        installed[signal.SIGHUP](signal.SIGHUP, None)
+        self.assertEqual(str(top.server.dhcp.config.subnets[0].pools[0].end), "192.0.2.120")
+
+    def test_sighup_with_bad_file_keeps_running_config(self):
+        """An invalid file is logged and the old configuration stays."""
+        import signal
+
+        top, path, installed = self._build(STANDALONE)
+        before = top.server.dhcp.config
+        with open(path, "w") as f:
+            f.write('{"Dhcp4": {"subnet4": [{"subnet": "nonsense"}]}}')
+        installed[signal.SIGHUP](signal.SIGHUP, None)
+        self.assertIs(top.server.dhcp.config, before)
