@@ -310,10 +310,8 @@ class FactoryTests(SynchronousTestCase):
 
         http = make_peer_http_client(MemoryReactorClock(), self._ha().peers, None,
                                      connections_per_peer=6)
-        pool = http._agent._pool
-        self.assertTrue(pool.persistent)
-        self.assertEqual(pool.maxPersistentPerHost, 6)
-        self.assertLess(pool.cachedConnectionTimeout, 30)
+        self.assertEqual(http.connections_per_peer, 6)
+        self.assertLess(http.idle_timeout_s, 30)
 
     def test_https_without_tls_rejected(self):
         """An https peer without TLS settings is a configuration error."""

@@ -18,10 +18,10 @@ that is not JSON, a response without C{Content-Length}) fail with
 L{PeerCommunicationError}; Kea-level errors with L{PeerCommandError}
 (L{PeerCommandUnsupported} for result 2).
 
-L{make_peer_http_client} builds the production HTTP client: a treq
-C{HTTPClient} on an C{Agent} with a persistent connection pool (keep-alive,
-several connections per peer so that lease updates go out concurrently)
-and Kea-style TLS client contexts.
+L{make_peer_http_client} builds the production HTTP client: the lean
+L{kea_ha_tw.ha.peer_http.PeerHTTPPool} (keep-alive, several connections per
+peer so that lease updates go out concurrently, TCP_NODELAY) with Kea-style
+TLS client contexts. Any treq-like client works too (C{StubTreq} in tests).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import base64
 from typing import Any, Sequence
 
 from OpenSSL import SSL
-from treq.client import HTTPClient
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IReactorTime
 from twisted.internet.ssl import (
@@ -42,7 +41,6 @@ from twisted.internet.ssl import (
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.filepath import FilePath
-from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web._newclient import (
     RequestNotSent,
     RequestTransmissionFailed,
@@ -62,6 +60,7 @@ from kea_ha_tw.errors import (
     PeerCommandError,
     PeerCommunicationError,
 )
+from kea_ha_tw.ha.peer_http import PeerHTTPPool
 from kea_ha_tw.interfaces import IPeerClient
 
 # Kea's TIMEOUT_DEFAULT_HTTP_CLIENT_REQUEST (src/lib/config/timeouts.h).
@@ -207,6 +206,9 @@ class PeerClient:
             )
             raw[b"Authorization"] = [b"Basic " + token]
         self._raw_headers = raw
+        prepare = getattr(http_client, "sender", None)
+        authorization = raw.get(b"Authorization", [None])[0]
+        self._sender = prepare(self._url, authorization) if prepare is not None else None
 
     def encode(self, command: str, arguments: Any = None) -> bytes:
         """The request body for C{command} (shareable between peers)."""
@@ -247,6 +249,10 @@ class PeerClient:
         return Failure(TimeoutError(f"Connection timed out after {timeout_s:g} s"))
 
     def _post(self, body: bytes, retry: bool) -> Deferred:
+        sender = self._sender
+        if sender is not None:
+            # The lean pool retries a stale connection itself.
+            return sender.send(sender.encode(body)).addCallback(self._read)
         d = self._http.request(
             "POST",
             self._url,
@@ -324,10 +330,10 @@ def make_peer_http_client(
     tls: TLSConfig | None = None,
     connections_per_peer: int = 8,
     idle_timeout_s: float = 20.0,
-) -> Any:
+) -> PeerHTTPPool:
     """
-    The production HTTP client for peer traffic: a treq C{HTTPClient} on
-    an C{Agent} with a persistent C{HTTPConnectionPool}.
+    The production HTTP client for peer traffic: a L{PeerHTTPPool} of
+    persistent connections (see L{kea_ha_tw.ha.peer_http}).
 
     @param peers: every peer that will be contacted; C{https} peers get a
         TLS client context from their C{trust-anchor}/C{cert-file}/
@@ -336,15 +342,12 @@ def make_peer_http_client(
         like Kea's C{http-client-threads}: this many requests go out at once.
     @param idle_timeout_s: idle connections are closed by us after this
         long, below the 30 s after which Kea's listener closes them, so we
-        never write into a connection Kea is closing.
+        rarely write into a connection Kea is closing.
     """
-    pool = HTTPConnectionPool(reactor, persistent=True)
-    pool.maxPersistentPerHost = connections_per_peer
-    pool.cachedConnectionTimeout = idle_timeout_s
-    pool.retryAutomatically = False
     policy = KeaTLSPolicy(peers, tls)
-    agent = Agent(reactor, contextFactory=policy, pool=pool)
-    return HTTPClient(agent)
+    return PeerHTTPPool(reactor, policy.creatorForNetloc,
+                        connections_per_peer=connections_per_peer,
+                        idle_timeout_s=idle_timeout_s)
 
 
 _PEM_CERT = b"-----BEGIN CERTIFICATE-----"
