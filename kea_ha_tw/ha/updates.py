@@ -179,6 +179,11 @@ class LeaseUpdater:
                     self._increase_unsent()
         if not awaited:
             return succeed(True)
+        if len(awaited) == 1:
+            # The common case (one lease, the partner): no DeferredList needed.
+            out: Deferred = Deferred()
+            awaited[0].addCallback(_relay, out)
+            return out
         return DeferredList(awaited, consumeErrors=True).addCallback(_all_true)
 
     def send_reclaimed(
@@ -381,6 +386,11 @@ class LeaseUpdater:
         waiter: Deferred = Deferred()
         self._idle_waiters.append(waiter)
         return waiter
+
+
+def _relay(ok: bool, out: Deferred) -> bool:
+    out.callback(ok)
+    return ok
 
 
 def _all_true(results: Iterable[tuple[bool, Any]]) -> bool:
