@@ -15,20 +15,35 @@ class ILeaseStore(Interface):
     Where leases live. Every mutating call is durable when it returns
     (appended to the lease file for memfile with persist=true), so a
     caller that sends a DHCPACK after C{update} never loses the lease.
-    Lookups never return leases in state C{EXPIRED_RECLAIMED} unless said.
+    Lookups never return leases in state C{EXPIRED_RECLAIMED} unless said:
+    C{get} and C{get_by_*} return them only with C{include_reclaimed=True}
+    (what the C{lease4-get*} commands and the HA lease sync use);
+    C{get_all} and C{get_page} return every lease.
     """
 
-    def get(address):
-        """The L{Lease4} for C{address} (IPv4Address), or C{None}."""
+    def get(address, include_reclaimed=False):
+        """
+        The L{Lease4} for C{address} (IPv4Address), or C{None}; a lease in
+        state C{EXPIRED_RECLAIMED} only with C{include_reclaimed}.
+        """
 
-    def get_by_hwaddr(hwaddr, subnet_id=None):
-        """Leases whose hardware address is C{hwaddr} (bytes), as a list."""
+    def get_by_hwaddr(hwaddr, subnet_id=None, include_reclaimed=False):
+        """
+        Leases whose hardware address is C{hwaddr} (bytes), as a list
+        (expired-reclaimed ones only with C{include_reclaimed}).
+        """
 
-    def get_by_client_id(client_id, subnet_id=None):
-        """Leases whose client id is C{client_id} (bytes), as a list."""
+    def get_by_client_id(client_id, subnet_id=None, include_reclaimed=False):
+        """
+        Leases whose client id is C{client_id} (bytes), as a list
+        (expired-reclaimed ones only with C{include_reclaimed}).
+        """
 
-    def get_by_hostname(hostname, subnet_id=None):
-        """Leases whose hostname is C{hostname} (lowercased), as a list."""
+    def get_by_hostname(hostname, subnet_id=None, include_reclaimed=False):
+        """
+        Leases whose hostname is C{hostname} (lowercased), as a list
+        (expired-reclaimed ones only with C{include_reclaimed}).
+        """
 
     def get_all(subnet_ids=None):
         """All leases (optionally only in C{subnet_ids}), ascending address."""
@@ -57,10 +72,20 @@ class ILeaseStore(Interface):
     def count(subnet_id=None):
         """How many leases are stored (in C{subnet_id})."""
 
-    def expired(now, limit=0):
+    def expired(now, limit=0, include_declined=False):
         """
         Leases in state DEFAULT whose expiry is at or before C{now}, oldest
         first, at most C{limit} (0 = all): candidates for reclamation.
+        With C{include_declined}, expired DECLINED leases too (Kea's
+        C{getExpiredLeases4}: a declined lease's lifetime is its probation
+        period).
+        """
+
+    def delete_expired_reclaimed(now, secs):
+        """
+        Remove leases in state C{EXPIRED_RECLAIMED} that expired C{secs} or
+        more seconds before C{now} (Kea's C{deleteExpiredReclaimedLeases4});
+        return how many.
         """
 
     def flush():

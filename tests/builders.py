@@ -193,23 +193,35 @@ class DictLeaseStore:
         for lease in leases:
             self.leases[lease.address] = lease
 
-    def get(self, address):
-        """Lease at C{address}."""
-        return self.leases.get(address)
+    def get(self, address, include_reclaimed=False):
+        """Lease at C{address} (expired-reclaimed only with C{include_reclaimed})."""
+        found = self.leases.get(address)
+        if found is not None and found.state == LeaseState.EXPIRED_RECLAIMED \
+                and not include_reclaimed:
+            return None
+        return found
 
-    def get_by_hwaddr(self, hwaddr, subnet_id=None):
+    def _visible(self, leases, include_reclaimed):
+        return [v for v in leases
+                if include_reclaimed or v.state != LeaseState.EXPIRED_RECLAIMED]
+
+    def get_by_hwaddr(self, hwaddr, subnet_id=None, include_reclaimed=False):
         """Leases of C{hwaddr}."""
-        return [v for v in self.leases.values() if v.hwaddr == hwaddr
-                and (subnet_id is None or v.subnet_id == subnet_id)]
+        return self._visible([v for v in self.leases.values() if v.hwaddr == hwaddr
+                              and (subnet_id is None or v.subnet_id == subnet_id)],
+                             include_reclaimed)
 
-    def get_by_client_id(self, client_id, subnet_id=None):
+    def get_by_client_id(self, client_id, subnet_id=None, include_reclaimed=False):
         """Leases of C{client_id}."""
-        return [v for v in self.leases.values() if v.client_id == client_id
-                and (subnet_id is None or v.subnet_id == subnet_id)]
+        return self._visible([v for v in self.leases.values() if v.client_id == client_id
+                              and (subnet_id is None or v.subnet_id == subnet_id)],
+                             include_reclaimed)
 
-    def get_by_hostname(self, hostname, subnet_id=None):
+    def get_by_hostname(self, hostname, subnet_id=None, include_reclaimed=False):
         """Leases of C{hostname}."""
-        return [v for v in self.leases.values() if v.hostname == hostname]
+        return self._visible([v for v in self.leases.values() if v.hostname == hostname
+                              and (subnet_id is None or v.subnet_id == subnet_id)],
+                             include_reclaimed)
 
     def get_all(self, subnet_ids=None):
         """All leases, ascending."""
@@ -254,12 +266,22 @@ class DictLeaseStore:
         """Number of leases."""
         return sum(1 for v in self.leases.values() if subnet_id in (None, v.subnet_id))
 
-    def expired(self, now, limit=0):
-        """Expired default-state leases."""
+    def expired(self, now, limit=0, include_declined=False):
+        """Expired default-state (and, if asked, declined) leases."""
+        states = (LeaseState.DEFAULT, LeaseState.DECLINED) if include_declined \
+            else (LeaseState.DEFAULT,)
         out = sorted((v for v in self.leases.values()
-                      if v.state == LeaseState.DEFAULT and v.expire <= now),
+                      if v.state in states and v.expire <= now),
                      key=lambda v: v.expire)
         return out[:limit] if limit else out
+
+    def delete_expired_reclaimed(self, now, secs):
+        """Remove expired-reclaimed leases that expired C{secs} before C{now}."""
+        doomed = [a for a, v in self.leases.items()
+                  if v.state == LeaseState.EXPIRED_RECLAIMED and v.expire <= now - secs]
+        for a in doomed:
+            self.delete(a)
+        return len(doomed)
 
     def flush(self):
         """Nothing to flush."""
