@@ -166,7 +166,8 @@ def extras_rows(extras: dict) -> list[tuple[str, str]]:
         v = extras.get("startup", {}).get(kind)
         if v:
             out.append((f"start-up with {v.get('leases')} leases, {kind}",
-                        f"{_fmt(v.get('seconds'))} s to first OFFER, RSS {_fmt(v.get('rss_mib'), 0)}"
+                        f"{_fmt(v.get('seconds'))} s to first OFFER, "
+                        f"RSS {_fmt(v.get('rss_mib'), 0)}"
                         f" MiB (peak {_fmt(v.get('hwm_mib'), 0)} MiB)"))
     for kind in ("kea", "ours"):
         v = extras.get("lfc", {}).get(kind)
@@ -245,10 +246,12 @@ def write_report(results_path: str) -> str:
           " DISCOVER→OFFER ms | CPU s / 1000 leases | peak RSS MiB |",
           "|---|---|---|---|---|---|"]
     for name, s in sorted(summary.items()):
-        md.append(f"| {name} | {_fmt(s['max_rate'], 0)} ({', '.join(str(x) for x in s['max_rate_by_round'])})"
+        by_round = ", ".join(str(x) for x in s["max_rate_by_round"])
+        md.append(f"| {name} | {_fmt(s['max_rate'], 0)} ({by_round})"
                   f"{' capped' if s['capped'] else ''} | {_fmt(s['ra_median_ms'], 3)} / "
-                  f"{_fmt(s['ra_p99_ms'], 2)} | {_fmt(s['do_median_ms'], 3)} / {_fmt(s['do_p99_ms'], 2)}"
-                  f" | {_fmt(s['cpu_per_1000'], 3)} | {_fmt(s['peak_rss_mib'], 1)} |")
+                  f"{_fmt(s['ra_p99_ms'], 2)} | {_fmt(s['do_median_ms'], 3)} / "
+                  f"{_fmt(s['do_p99_ms'], 2)} | {_fmt(s['cpu_per_1000'], 3)} | "
+                  f"{_fmt(s['peak_rss_mib'], 1)} |")
     errors = results.get("errors", [])
     extras = extras_rows(results.get("extras", {}))
     if extras:

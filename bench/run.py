@@ -52,7 +52,7 @@ MIXED = (("hot-standby", ("ours", "kea")), ("hot-standby", ("kea", "ours")),
 SYNC_PAIRS = (("kea", "kea"), ("ours", "ours"), ("kea", "ours"), ("ours", "kea"))
 
 
-class BudgetExceeded(Exception):
+class BudgetExceededError(Exception):
     """The run's time budget is spent."""
 
 
@@ -79,7 +79,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sync-leases", type=int, default=None, help="(100000)")
     p.add_argument("--startup-leases", type=int, default=None, help="(1000000)")
     p.add_argument("--budget", type=float, default=None, help="overall time bound, s")
-    p.add_argument("--nice", type=int, default=0, help="nice value for servers and perfdhcp")
+    p.add_argument("--nice", type=int, default=0,
+                   help="scheduler priority of the whole run (its autogroup and every process"
+                        " it starts); -10 on a machine shared with other work")
     p.add_argument("--python", default=sys.executable, help="Python that runs our server")
     p.add_argument("--out", default=None, help="results directory")
     p.add_argument("--work", default="/tmp/khb-work", help="scratch directory")
@@ -169,7 +171,7 @@ class Runner:
 
     def _check_budget(self) -> None:
         if time.monotonic() > self.deadline:
-            raise BudgetExceeded(f"time budget of {self.args.budget:.0f} s spent")
+            raise BudgetExceededError(f"time budget of {self.args.budget:.0f} s spent")
 
     def error(self, text: str) -> None:
         """Record and print an error (the run goes on)."""
@@ -308,13 +310,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     preflight(args)
-    lab.NICE = args.nice
+    autogroup = lab.set_priority(args.nice) if args.nice else "unchanged"
     run_id = time.strftime("%Y%m%d-%H%M%S") + ("-quick" if args.quick else "")
     out_dir = args.out or os.path.join(lab.REPO, "bench", "results", run_id)
     os.makedirs(out_dir, exist_ok=True)
     os.makedirs(args.work, exist_ok=True)
     results: dict = {"meta": machine_meta(args, run_id, argv), "scenarios": {}, "extras": {},
                      "errors": []}
+    results["meta"]["autogroup"] = autogroup
     results_path = os.path.join(out_dir, "results.json")
 
     def save() -> None:
@@ -340,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                 runner.scenario_round(sc, rnd)
             if args.extra_list:
                 runner.extras_round(rnd)
-    except BudgetExceeded as e:
+    except BudgetExceededError as e:
         runner.error(str(e))
         code = 1
     except KeyboardInterrupt as e:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 #: ISC's drop threshold for "max rate".
 DEFAULT_THRESHOLD = 0.025
