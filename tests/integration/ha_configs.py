@@ -70,17 +70,22 @@ def pools_for(mode: str) -> list[dict]:
 
 
 def ha_map(this: str, mode: str, peers: list[PeerSpec], wait_backup_ack: bool | None = None,
-           timers: dict | None = None, extra: dict | None = None) -> dict:
-    """The single C{high-availability} relationship map."""
+           timers: dict | None = None, extra: dict | None = None,
+           listener: bool = True) -> dict:
+    """
+    The single C{high-availability} relationship map; with C{listener}
+    false, HA multi-threading (and so the dedicated listener) stays off.
+    """
     ha: dict = {"this-server-name": this, "mode": mode}
     if mode != "passive-backup":
         ha.update(FAST_TIMERS if timers is None else timers)
     if wait_backup_ack is not None:
         ha["wait-backup-ack"] = wait_backup_ack
-    ha["multi-threading"] = {
-        "enable-multi-threading": True, "http-dedicated-listener": True,
-        "http-listener-threads": 2, "http-client-threads": 2,
-    }
+    if listener:
+        ha["multi-threading"] = {
+            "enable-multi-threading": True, "http-dedicated-listener": True,
+            "http-listener-threads": 2, "http-client-threads": 2,
+        }
     ha["peers"] = [{"name": p.name, "url": p.url, "role": p.role} for p in peers]
     if extra:
         ha.update(extra)
@@ -89,9 +94,16 @@ def ha_map(this: str, mode: str, peers: list[PeerSpec], wait_backup_ack: bool | 
 
 def ha_config(this: str, mode: str, peers: list[PeerSpec], lease_file: str,
               wait_backup_ack: bool | None = None, timers: dict | None = None,
-              extra: dict | None = None) -> dict:
-    """The whole Kea C{Dhcp4} document of peer C{this}."""
-    return {
+              extra: dict | None = None, control_socket: str | None = None) -> dict:
+    """
+    The whole Kea C{Dhcp4} document of peer C{this}.
+
+    Without C{control_socket} the peer is reached through its HA dedicated
+    listener (multi-threading on, reference section 8.2).  With it, the
+    peer runs single-threaded with a unix control socket at that path, for
+    a C{kea-ctrl-agent} on the peer's url (reference section 8.3).
+    """
+    conf = {
         "Dhcp4": {
             "interfaces-config": {"interfaces": ["s0"], "dhcp-socket-type": "raw"},
             "multi-threading": {
@@ -106,7 +118,8 @@ def ha_config(this: str, mode: str, peers: list[PeerSpec], lease_file: str,
             "hooks-libraries": [
                 {"library": LEASE_CMDS},
                 {"library": LIBDHCP_HA, "parameters": {"high-availability": [
-                    ha_map(this, mode, peers, wait_backup_ack, timers, extra)]}},
+                    ha_map(this, mode, peers, wait_backup_ack, timers, extra,
+                           listener=control_socket is None)]}},
             ],
             "subnet4": [{
                 "id": 1,
@@ -116,6 +129,28 @@ def ha_config(this: str, mode: str, peers: list[PeerSpec], lease_file: str,
             }],
             "loggers": [{
                 "name": "kea-dhcp4",
+                "output_options": [{"output": "stdout"}],
+                "severity": "INFO",
+            }],
+        }
+    }
+    if control_socket is not None:
+        conf["Dhcp4"]["multi-threading"] = {"enable-multi-threading": False}
+        conf["Dhcp4"]["control-socket"] = {"socket-type": "unix", "socket-name": control_socket}
+    return conf
+
+
+def agent_config(host: str, port: int, control_socket: str) -> dict:
+    """A C{kea-ctrl-agent} on C{host:port} forwarding C{dhcp4} to C{control_socket}."""
+    return {
+        "Control-agent": {
+            "http-host": host,
+            "http-port": port,
+            "control-sockets": {
+                "dhcp4": {"socket-type": "unix", "socket-name": control_socket},
+            },
+            "loggers": [{
+                "name": "kea-ctrl-agent",
                 "output_options": [{"output": "stdout"}],
                 "severity": "INFO",
             }],

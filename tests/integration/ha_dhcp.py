@@ -121,11 +121,12 @@ class Exchange:
 
 
 def build_query(kind: int, xid: int, client: ClientSpec, giaddr: str,
-                requested: str | None = None, server_id: str | None = None) -> bytes:
+                requested: str | None = None, server_id: str | None = None,
+                ciaddr: str = "0.0.0.0") -> bytes:
     """A relayed BOOTREQUEST (hops 1, giaddr set) of DHCP message type C{kind}."""
     header = struct.pack(
         "!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 1, xid, 0, 0,
-        b"\0" * 4, b"\0" * 4, b"\0" * 4, socket.inet_aton(giaddr),
+        socket.inet_aton(ciaddr), b"\0" * 4, b"\0" * 4, socket.inet_aton(giaddr),
         client.chaddr.ljust(16, b"\0"), b"", b"",
     )
     opts = bytearray(_COOKIE)
@@ -258,6 +259,20 @@ class RelayClient:
             else:
                 self._collect(by_xid, lambda: False, timeout, 0)
         return exchanges
+
+
+def release(client: RelayClient, ex: Exchange) -> None:
+    """DHCPRELEASE of the address C{ex} was ACKed (ciaddr + server id); no answer comes."""
+    ack = ex.acks[0]
+    client._send(build_query(RELEASE, ex.xid + 7, ex.client, client.giaddr,
+                             server_id=ack.server_id, ciaddr=ack.yiaddr))
+
+
+def decline(client: RelayClient, ex: Exchange) -> None:
+    """DHCPDECLINE of the address C{ex} was ACKed (option 50 + server id); no answer comes."""
+    ack = ex.acks[0]
+    client._send(build_query(DECLINE, ex.xid + 9, ex.client, client.giaddr,
+                             requested=ack.yiaddr, server_id=ack.server_id))
 
 
 def describe(exchanges: list[Exchange]) -> str:

@@ -30,8 +30,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from tests.integration.netns import Lab, Namespace, run
-from tests.integration.procs import KeaServer, ServerUnderTest, TwistdServer, spawn, wait_until
+from tests.integration.netns import RUN_TAG, Lab, Namespace, run
+from tests.integration.procs import (
+    KeaServer, Proc, ServerUnderTest, TwistdServer, spawn, tail, wait_until,
+)
 
 PREFIX = "khh-"
 BRIDGE = "br0"
@@ -116,9 +118,18 @@ def kea_command(ns_name: str, host: str, port: int, command: str,
 class HALab(Lab):
     """A L{Lab} whose namespaces are called C{khh-<tag>-<role>}."""
 
+    @property
+    def namespace_prefix(self) -> str:
+        """
+        C{khh-<run><tag>-} (C{<run>} is scripts/test's C{KHI_RUN}, so its
+        sweep finds what a killed run left); also names this lab's files
+        outside the work directory.
+        """
+        return f"{PREFIX}{RUN_TAG}{self.tag}-"
+
     def namespace(self, role: str, loopback: bool = True) -> Namespace:
-        """Create C{khh-<tag>-<role>}, with C{lo} up unless told otherwise."""
-        ns = Namespace(f"{PREFIX}{self.tag}-{role}")
+        """Create C{khh-<run><tag>-<role>}, with C{lo} up unless told otherwise."""
+        ns = Namespace(f"{self.namespace_prefix}{role}")
         run(["ip", "netns", "add", ns.name])
         self.namespaces.append(ns)
         if loopback:
@@ -157,7 +168,13 @@ class HAPeer:
     """
 
     def __init__(self, testcase, kind: str, name: str, role: str, index: int,
-                 ns: Namespace, client_ns: Namespace, workdir: Path, config: dict) -> None:
+                 ns: Namespace, client_ns: Namespace, workdir: Path, config: dict,
+                 agent_config: dict | None = None) -> None:
+        """
+        @param agent_config: for a Kea peer reached through
+            C{kea-ctrl-agent}: the agent's configuration (the agent keeps
+            running while the DHCP server is stopped and restarted).
+        """
         self.testcase = testcase
         self.kind = kind
         self.name = name
@@ -170,15 +187,17 @@ class HAPeer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.config = config
         self.server: ServerUnderTest = KINDS[kind](testcase, ns, self.workdir, config, name=name)
-        self.agent = None
+        self.agent_config = agent_config
+        self.agent: Proc | None = None
 
     def __repr__(self) -> str:
         return f"<{self.name} {self.role} ({self.kind})>"
 
     @property
     def label(self) -> str:
-        """E.g. C{server1/primary (kea)}."""
-        return f"{self.name}/{self.role} ({self.kind})"
+        """E.g. C{server1/primary (kea)}, C{server2/standby (kea+agent)}."""
+        via = "+agent" if self.agent_config else ""
+        return f"{self.name}/{self.role} ({self.kind}{via})"
 
     @property
     def lease_file(self) -> Path:
@@ -188,6 +207,12 @@ class HAPeer:
     def launch(self) -> HAPeer:
         """Start the process (without waiting; see L{wait_ready})."""
         srv = self.server
+        if self.agent_config is not None and (self.agent is None or not self.agent.alive()):
+            path = self.workdir / "kea-ctrl-agent.json"
+            path.write_text(json.dumps(self.agent_config, indent=2))
+            self.agent = spawn(self.testcase, f"{self.name}-agent", self.ns.exec_argv(
+                ["kea-ctrl-agent", "-c", str(path)]), self.workdir,
+                env=KeaServer.check_env(self.workdir), cwd=self.workdir)
         srv.write_config()
         srv.proc = spawn(self.testcase, srv.name, srv.ns.exec_argv(srv.argv()), srv.workdir,
                          env=srv.env(), cwd=srv.workdir)
@@ -215,10 +240,9 @@ class HAPeer:
         if not self.server.alive():
             raise AssertionError(f"{self.label} exited:\n{self.server.log_tail()}")
         try:
-            self.command("list-commands", timeout=1)
+            return self.command("list-commands", timeout=1).get("result") == 0
         except KeaCommandError:
             return False
-        return True
 
     def stop(self) -> None:
         """Stop the process (SIGTERM, bounded)."""
@@ -263,8 +287,11 @@ class HAPeer:
         return {lease["ip-address"]: lease for lease in answer["arguments"]["leases"]}
 
     def log_tail(self, lines: int = 40) -> str:
-        """The end of this peer's log, labelled."""
-        return f"--- {self.label} ---\n" + self.server.log_tail(lines)
+        """The end of this peer's log (and its agent's), labelled."""
+        text = f"--- {self.label} ---\n" + self.server.log_tail(lines)
+        if self.agent is not None:
+            text += "\n--- its kea-ctrl-agent ---\n" + tail(self.agent.output(), 10)
+        return text
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, context: Callable[[], str],

@@ -18,17 +18,29 @@ primary ACKs (C{wait-backup-ack} false) or drops every ACK (true).
 
 from __future__ import annotations
 
+import os
 import time
 
 from tests.integration.base import SKIP, IntegrationMixin
-from tests.integration.ha_configs import ha_config, peers_for
-from tests.integration.ha_dhcp import Exchange, RelayClient, balanced_clients, describe, make_clients
-from tests.integration.ha_lab import HALab, HAPeer, build_bridge, server_addr, wait_for
+from tests.integration.ha_configs import agent_config, ha_config, peers_for
+from tests.integration.ha_dhcp import (
+    Exchange, RelayClient, balanced_clients, decline, describe, make_clients, release,
+)
+from tests.integration.ha_lab import (
+    HA_PORT, HALab, HAPeer, build_bridge, server_addr, wait_for,
+)
 
 NORMAL = {"hot-standby": "hot-standby", "load-balancing": "load-balancing"}
 REPLICATION_S = 2.0
 LEASE_FIELDS = ("ip-address", "hw-address", "client-id", "subnet-id", "valid-lft", "cltt",
                 "state", "hostname", "fqdn-fwd", "fqdn-rev")
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def lease_view(lease: dict) -> tuple:
@@ -42,6 +54,9 @@ class HAScenarioMixin(IntegrationMixin):
 
     @cvar mode: the HA mode.
     @cvar kinds: C{"kea"}/C{"ours"} for server1, server2, ... in order.
+    @cvar via_agent: names of the Kea peers reached through
+        C{kea-ctrl-agent} (single-threaded Kea, unix control socket)
+        instead of their HA dedicated listener.
     """
 
     skip = SKIP
@@ -50,6 +65,7 @@ class HAScenarioMixin(IntegrationMixin):
     kinds: tuple[str, ...] = ()
     backups = 0
     wait_backup_ack: bool | None = None
+    via_agent: frozenset[str] = frozenset()
 
     def setUp(self):
         """Bridge, one namespace per peer, the peers started together."""
@@ -60,10 +76,16 @@ class HAScenarioMixin(IntegrationMixin):
         self.peers: list[HAPeer] = []
         for spec, ns, kind in zip(specs, server_ns, self.kinds):
             lease_file = str(self.workdir / spec.name / "leases4.csv")
+            socket_path = agent = None
+            if spec.name in self.via_agent:
+                # Short: unix socket paths are limited to 107 bytes.
+                socket_path = f"/tmp/{self.lab.namespace_prefix}{spec.name}.sock"
+                self.addCleanup(_unlink, socket_path)
+                agent = agent_config(server_addr(spec.index), HA_PORT, socket_path)
             conf = ha_config(spec.name, self.mode, specs, lease_file,
-                             wait_backup_ack=self.wait_backup_ack)
+                             wait_backup_ack=self.wait_backup_ack, control_socket=socket_path)
             self.peers.append(HAPeer(self, kind, spec.name, spec.role, spec.index, ns,
-                                     self.cli, self.workdir, conf))
+                                     self.cli, self.workdir, conf, agent_config=agent))
         self.client = RelayClient(self.cli.name)
         self.addCleanup(self.client.close)
         self.seed = 0
@@ -144,6 +166,31 @@ class HAScenarioMixin(IntegrationMixin):
                     self.assertEqual(leases[addr].get("client-id"), ex.client.client_id.hex(":"),
                                      f"client-id of {addr} on {peer.label}")
 
+    def release_and_decline(self, exchanges: list[Exchange], holders: list[HAPeer],
+                            within: float = REPLICATION_S) -> None:
+        """
+        The first two clients release their lease, the third declines it:
+        within C{within} s every holder has dropped the released addresses
+        and holds the declined one in state 1 (declined).
+        """
+        released = [ex.acks[0].yiaddr for ex in exchanges[:2]]
+        declined = exchanges[2].acks[0].yiaddr
+        for ex in exchanges[:2]:
+            release(self.client, ex)
+        decline(self.client, exchanges[2])
+        deadline = time.monotonic() + within
+        for peer in holders:
+            while True:
+                leases = peer.leases()
+                still = [a for a in released if a in leases]
+                d = leases.get(declined)
+                if not still and d is not None and d["state"] == 1:
+                    break
+                if time.monotonic() > deadline:
+                    self.fail(f"{peer.label}: released {released} still there: {still}; "
+                              f"declined {declined}: {d}\n{self.context(exchanges)}")
+                time.sleep(0.05)
+
     def assert_identical_leases(self, a: HAPeer, b: HAPeer, timeout: float = 2.0) -> dict:
         """Both peers list the same leases (same fields); the lease map."""
         last = {}
@@ -216,6 +263,7 @@ class ActivePairScenario(HAScenarioMixin):
         self.assert_status()
         ex = self.serve(self.expected_server, 8)
         self.assert_replicated(ex, self.peers)
+        self.release_and_decline(ex, self.peers)
         for victim in (primary, other):
             survivor = other if victim is primary else primary
             victim.stop()
@@ -249,16 +297,11 @@ class PassiveBackupScenario(HAScenarioMixin):
         self.assertNotIn("remote", section["ha-servers"])
         ex = self.serve(lambda c: primary, 8)
         self.assert_replicated(ex, backups)
+        self.release_and_decline(ex, self.peers)
         down = backups[-1]
         down.stop()
         if self.wait_backup_ack:
-            exchanges = self.client.dora(self.new_clients(4), timeout=3, expect_ack=False)
-            ctx = self.context(exchanges)
-            for e in exchanges:
-                self.assertEqual([r.server_id for r in e.offers], [primary.address], ctx)
-                self.assertEqual(e.acks, [], "ACK sent although a backup is down\n" + ctx)
-                self.assertEqual(e.naks, [], ctx)
-            self.assertEqual(primary.state(), "passive-backup", ctx)
+            self.assert_acks_dropped(primary, "a stopped backup (connection refused)")
         else:
             ex = self.serve(lambda c: primary, 4)
             self.assert_replicated(ex, backups[:-1])
@@ -266,3 +309,13 @@ class PassiveBackupScenario(HAScenarioMixin):
         self.wait_states({down: "backup"}, 20)
         ex = self.serve(lambda c: primary, 4)
         self.assert_replicated(ex, backups)
+
+    def assert_acks_dropped(self, primary: HAPeer, why: str) -> None:
+        """New clients get the primary's OFFER but no ACK (nor NAK) within 3 s."""
+        exchanges = self.client.dora(self.new_clients(4), timeout=3, expect_ack=False)
+        ctx = self.context(exchanges)
+        for e in exchanges:
+            self.assertEqual([r.server_id for r in e.offers], [primary.address], ctx)
+            self.assertEqual(e.acks, [], f"ACK sent with {why}\n" + ctx)
+            self.assertEqual(e.naks, [], ctx)
+        self.assertEqual(primary.state(), "passive-backup", ctx)

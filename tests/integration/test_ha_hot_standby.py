@@ -38,3 +38,24 @@ class OursPrimaryOursStandbyTests(_HotStandby, TestCase):
     """Ours primary, ours standby."""
 
     kinds = ("ours", "ours")
+
+
+class KeaViaAgentPairTests(_HotStandby, TestCase):
+    """Kea primary and Kea standby, each behind kea-ctrl-agent (the oracle for section 8.3)."""
+
+    kinds = ("kea", "kea")
+    via_agent = frozenset({"server1", "server2"})
+
+
+class OursPrimaryKeaAgentStandbyTests(_HotStandby, TestCase):
+    """Ours primary, Kea standby behind kea-ctrl-agent (ours sends "service", gets lists)."""
+
+    kinds = ("ours", "kea")
+    via_agent = frozenset({"server2"})
+
+
+class KeaAgentPrimaryOursStandbyTests(_HotStandby, TestCase):
+    """Kea primary behind kea-ctrl-agent, ours standby."""
+
+    kinds = ("kea", "ours")
+    via_agent = frozenset({"server1"})

@@ -3,6 +3,11 @@ Issue 4, integration: passive-backup with one and two backups, with and
 without C{wait-backup-ack}, real Kea 2.2 and/or ours in each role (see
 L{tests.integration.ha_scenarios.PassiveBackupScenario}).  Kea-only
 combinations prove the scenario.
+
+A Kea primary with C{wait-backup-ack: true} runs single-threaded (reached
+through C{kea-ctrl-agent}): with multi-threading, Kea 2.2 still sends some
+ACKs whose backup update failed (observed: 1-3 in 12 queries; see
+notes/ha-interop-bugs.md, "Kea 2.2 HA+MT wait-backup-ack race").
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ class KeaPrimaryTwoKeaBackupsWaitTests(PassiveBackupScenario, TestCase):
     kinds = ("kea", "kea", "kea")
     backups = 2
     wait_backup_ack = True
+    via_agent = frozenset({"server1"})
 
 
 class OursPrimaryKeaBackupTests(PassiveBackupScenario, TestCase):
@@ -58,6 +64,7 @@ class KeaPrimaryKeaOursBackupsWaitTests(PassiveBackupScenario, TestCase):
     kinds = ("kea", "kea", "ours")
     backups = 2
     wait_backup_ack = True
+    via_agent = frozenset({"server1"})
 
 
 class OursPrimaryOursBackupTests(PassiveBackupScenario, TestCase):
