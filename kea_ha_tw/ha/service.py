@@ -76,6 +76,11 @@ class HAService(Service):
     """
 
     _log = Logger()
+    #: Log every query dropped as out of scope (Kea's debug-level
+    #: HA_BUFFER4_RECEIVE_NOT_FOR_US). Off by default: a standby sees every
+    #: broadcast query, and a log event each cost a third of its CPU under
+    #: load (py-spy, bench/).
+    trace_drops = False
     name = "high-availability"
 
     def __init__(self, config: ServerConfig, network_state: INetworkState,
@@ -318,9 +323,10 @@ class HAService(Service):
         comm = self.communication
         if self.policy.has_failover_partner() and comm.is_communication_interrupted():
             comm.analyze_query(query)
-        self._log.debug("query {xid} dropped: not in the scopes of this server",
-                        msg_id="HA_BUFFER4_RECEIVE_NOT_FOR_US", xid=query.xid,
-                        scope=scope or "")
+        if self.trace_drops:
+            self._log.debug("query {xid} dropped: not in the scopes of this server",
+                            msg_id="HA_BUFFER4_RECEIVE_NOT_FOR_US", xid=query.xid,
+                            scope=scope or "")
         return False
 
     def leases_committed(self, query: DHCPPacket, leases, deleted) -> Deferred:
