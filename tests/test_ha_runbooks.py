@@ -127,8 +127,10 @@ class PlannedMaintenanceTests(RunbookTestCase):
         """
         ha-maintenance-start on server1; server2 in-maintenance stops
         serving; server2 shut down: server1 partner-down at once, serving
-        everyone; server2 restarted with its lease file: it syncs and both
-        return to load-balancing with identical leases.
+        everyone, each client from its hash owner's pool; server2 restarted
+        with its lease file: it syncs (server1 silent from the sync until
+        its next heartbeat) and both return to load-balancing with
+        identical leases.
         """
         s1, s2 = self.lb_pair()
         self.serve([s1, s2], 1, 6)
@@ -143,9 +145,22 @@ class PlannedMaintenanceTests(RunbookTestCase):
         self.assertEqual(set(self.serve([s1, s2], 10, 4)), {"server1"})
         s2.crash()
         self.cluster.run_until({"server1": "partner-down"}, limit_s=1.5)
-        self.assertEqual(set(self.serve([s1], 20, 4)), {"server1"})
+        owners = set()
+        for n in range(20, 24):
+            node, ack = get_lease([s1], mac(n), xid=n * 16)
+            owner = s1.ha.policy.scope_of(discover(mac(n)))
+            owners.add(owner)
+            low = 100 if owner == "server1" else 150
+            self.assertTrue(low <= ack.yiaddr.packed[3] < low + 50,
+                            "the survivor allocates from the hash owner's pool")
+        self.assertEqual(owners, {"server1", "server2"})
         s2 = self.boot("server2", "load-balancing", LB_PEERS, LB_POOLS)
-        self.cluster.run_until({"server1": "load-balancing", "server2": "load-balancing"})
+        self.cluster.run_until({"server2": "ready"})
+        self.assertEqual(s1.state, "partner-down")
+        self.assertFalse(s1.server.network_state.is_enabled(),
+                         "server1 is silent from the sync until its next heartbeat")
+        self.cluster.run_until({"server1": "load-balancing", "server2": "load-balancing"},
+                               limit_s=1.25)
         self.assertEqual(leases(s1), leases(s2))
         self.assertEqual(len(leases(s2)), 14)
 
