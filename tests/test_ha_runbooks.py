@@ -349,6 +349,25 @@ class SplitBrainTests(RunbookTestCase):
         self.assertEqual(leases(s1), leases(s2))
         self.assertEqual(len(leases(s1)), 10)
 
+    def test_hot_standby_link_loss(self):
+        """
+        Hot-standby: the primary goes to partner-down and serves on, the
+        standby sees the primary's clients answered and stays in
+        hot-standby. The link returns: the standby resyncs from the primary
+        and both return to hot-standby with identical leases.
+        """
+        s1, s2 = self.hs_pair()
+        s1.reachable = s2.reachable = False
+        self.cluster.run_until({"server1": "partner-down"}, limit_s=6)
+        self.assertEqual(set(self.serve([s1, s2], 1, 4)), {"server1"})
+        self.cluster.advance(3)
+        self.assertEqual(s2.state, "hot-standby")
+        self.assertEqual(leases(s2), {})
+        s1.reachable = s2.reachable = True
+        self.cluster.run_until({"server1": "hot-standby", "server2": "hot-standby"})
+        self.assertEqual(leases(s1), leases(s2))
+        self.assertEqual(len(leases(s2)), 4)
+
     def test_split_brain_with_zero_unacked_clients(self):
         """
         max-unacked-clients 0: a broken link sends both to partner-down (both
