@@ -21,11 +21,11 @@ LEASE_CMDS = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_lease_cmds.so"
 LIBDHCP_HA = "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_ha.so"
 
 VALID_LIFETIME = 3600
-# Fast failure detection: heartbeats every 0.5 s, interrupted after 2 s,
+# Fast failure detection: heartbeats every 0.25 s, interrupted after 1.5 s,
 # partner-down at once (no unacked clients needed).
 FAST_TIMERS = {
-    "heartbeat-delay": 500,
-    "max-response-delay": 2000,
+    "heartbeat-delay": 250,
+    "max-response-delay": 1500,
     "max-ack-delay": 1000,
     "max-unacked-clients": 0,
     "sync-timeout": 10000,

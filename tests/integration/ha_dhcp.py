@@ -226,7 +226,7 @@ class RelayClient:
                 elif kind == NAK:
                     ex.naks.append(reply)
 
-    def dora(self, clients: list[ClientSpec], timeout: float = 4.0, settle: float = 0.4,
+    def dora(self, clients: list[ClientSpec], timeout: float = 4.0, settle: float = 0.3,
              expect_ack: bool = True) -> list[Exchange]:
         """
         DISCOVER for every client, then REQUEST the first OFFER each got

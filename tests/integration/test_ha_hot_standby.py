@@ -40,11 +40,16 @@ class OursPrimaryOursStandbyTests(_HotStandby, TestCase):
     kinds = ("ours", "ours")
 
 
+# Behind kea-ctrl-agent (reference section 8.3) only the Kea peer is stopped
+# and restarted: its agent stays up and answers "unable to forward" meanwhile.
+
+
 class KeaViaAgentPairTests(_HotStandby, TestCase):
     """Kea primary and Kea standby, each behind kea-ctrl-agent (the oracle for section 8.3)."""
 
     kinds = ("kea", "kea")
     via_agent = frozenset({"server1", "server2"})
+    victims = ("server2",)
 
 
 class OursPrimaryKeaAgentStandbyTests(_HotStandby, TestCase):
@@ -52,6 +57,7 @@ class OursPrimaryKeaAgentStandbyTests(_HotStandby, TestCase):
 
     kinds = ("ours", "kea")
     via_agent = frozenset({"server2"})
+    victims = ("server2",)
 
 
 class KeaAgentPrimaryOursStandbyTests(_HotStandby, TestCase):
@@ -59,3 +65,4 @@ class KeaAgentPrimaryOursStandbyTests(_HotStandby, TestCase):
 
     kinds = ("kea", "ours")
     via_agent = frozenset({"server1"})
+    victims = ("server1",)

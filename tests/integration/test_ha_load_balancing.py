@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from twisted.trial.unittest import TestCase
 
-from tests.integration.ha_scenarios import ActivePairScenario
+from tests.integration.ha_scenarios import ActivePairScenario, CommunicationRecoveryScenario
 
 
 class _LoadBalancing(ActivePairScenario):
@@ -36,5 +36,29 @@ class KeaPrimaryOursSecondaryTests(_LoadBalancing, TestCase):
 
 class OursPrimaryOursSecondaryTests(_LoadBalancing, TestCase):
     """Ours primary, ours secondary."""
+
+    kinds = ("ours", "ours")
+
+
+class KeaKeaRecoveryTests(CommunicationRecoveryScenario, TestCase):
+    """Communication-recovery: Kea primary, Kea secondary (the oracle)."""
+
+    kinds = ("kea", "kea")
+
+
+class OursKeaRecoveryTests(CommunicationRecoveryScenario, TestCase):
+    """Communication-recovery: ours primary (holds the backlog), Kea secondary."""
+
+    kinds = ("ours", "kea")
+
+
+class KeaOursRecoveryTests(CommunicationRecoveryScenario, TestCase):
+    """Communication-recovery: Kea primary (holds the backlog), ours secondary."""
+
+    kinds = ("kea", "ours")
+
+
+class OursOursRecoveryTests(CommunicationRecoveryScenario, TestCase):
+    """Communication-recovery: ours primary, ours secondary."""
 
     kinds = ("ours", "ours")
