@@ -6,7 +6,7 @@ reported the way C{statistic-get} reports them.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from twisted.internet.interfaces import IReactorTime
 from zope.interface import implementer
@@ -15,8 +15,12 @@ from kea_ha_tw.interfaces import IStatistics
 
 
 def kea_timestamp(seconds: float) -> str:
-    """Kea's sample timestamp text, e.g. C{2026-11-25 09:49:07.123456}."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """
+    Kea's sample timestamp text for Unix time C{seconds}, e.g.
+    C{2026-11-25 09:49:07.123456}: local time, as Kea 2.2's
+    C{statistic-get} shows it (checked against kea-dhcp4 under TZ=America/New_York).
+    """
+    return datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 @implementer(IStatistics)

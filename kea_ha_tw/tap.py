@@ -26,6 +26,11 @@ class Options(usage.Options):
 
     @override
     def postOptions(self) -> None:
+        """
+        Load and validate C{--config}: a L{ConfigError} becomes a
+        C{UsageError} naming the JSON path; with C{--test}, print the
+        verdict and exit like C{kea-dhcp4 -t}.
+        """
         from kea_ha_tw.config.loader import load_config
 
         if self["config"] is None:
@@ -34,7 +39,8 @@ class Options(usage.Options):
             self.server_config = load_config(self["config"])
         except ConfigError as e:
             if self["test"]:
-                sys.stderr.write(f"{self['config']}: configuration invalid: {e.path}: {e.message}\n")
+                sys.stderr.write(
+                    f"{self['config']}: configuration invalid: {e.path}: {e.message}\n")
                 raise SystemExit(1) from None
             raise usage.UsageError(f"{self['config']}: {e.path}: {e.message}") from None
         except OSError as e:

@@ -58,8 +58,9 @@ class ServiceTestCase(SynchronousTestCase):
             expired_leases=ExpiredLeasesConfig(**expired))
         if store is None:
             store = InMemoryLeaseStore()
+        timing = {} if stopwatch is None else {"stopwatch": stopwatch}
         service = LeaseStoreService(store, config, self.clock, self.process_reactor,
-                                    stats=self.stats, stopwatch=stopwatch)
+                                    stats=self.stats, **timing)
         service.startService()
         self.addCleanup(lambda: service.running and service.stopService())
         return service

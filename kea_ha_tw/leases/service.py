@@ -49,13 +49,13 @@ class LeaseStoreService(Service):
     """
 
     def __init__(self, store, config: ServerConfig, clock, process_reactor, *,
-                 stats=None, stopwatch: Callable[[], float] | None = None) -> None:
+                 stats=None, stopwatch: Callable[[], float] = perf_counter) -> None:
         self.store = store
         self.config = config
         self._clock = clock
         self._process_reactor = process_reactor
         self._stats = stats
-        self._stopwatch = stopwatch or perf_counter
+        self._stopwatch = stopwatch
         self._observers: list[ReclaimObserver] = []
         self._calls: dict[str, object] = {}
         self._incomplete_reclamations = 0
