@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, succeed
@@ -193,7 +194,7 @@ class ReloadOnSignal(Service):
 
     _log = Logger()
 
-    def __init__(self, server: "Server", config_path: str, signum: int,
+    def __init__(self, server: Server, config_path: str, signum: int,
                  install: Callable[[int, Any], Any], call_soon: Callable[..., Any]) -> None:
         self._server = server
         self._path = config_path

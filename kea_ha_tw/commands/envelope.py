@@ -29,7 +29,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from kea_ha_tw.errors import CommandError, KeaHAError
 
@@ -103,7 +104,7 @@ class PositionedError(CommandError):
         self.template = template
         self.path = tuple(path)
 
-    def render(self, command: "Command") -> str:
+    def render(self, command: Command) -> str:
         """The text with the position of C{path} inside C{command}."""
         return self.template.replace("{pos}", command.position(("arguments",) + self.path))
 
@@ -112,7 +113,9 @@ class PositionedError(CommandError):
 # JSON writer
 
 _NEEDS_ESCAPE = re.compile(r'["\\\x00-\x1f\x7f-\uffff]')
-_SHORT_ESCAPES = {0x22: '\\"', 0x5C: "\\\\", 0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+_SHORT_ESCAPES = {
+    0x22: '\\"', 0x5C: "\\\\", 0x08: "\\b", 0x0C: "\\f", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t",
+}
 _BYTE_ESCAPES = [
     _SHORT_ESCAPES.get(b, chr(b) if 0x20 <= b < 0x7F else f"\\u{b:04x}") for b in range(256)
 ]
@@ -496,7 +499,8 @@ def decode_command(body: bytes) -> Command:
     return parse_command(element, body.decode("latin-1"))
 
 
-def make_command(name: str, arguments: Any = None, service: Iterable[str] | None = None) -> dict[str, Any]:
+def make_command(name: str, arguments: Any = None,
+                 service: Iterable[str] | None = None) -> dict[str, Any]:
     """A command map as Kea's C{createCommand} builds it (for outbound requests)."""
     out: dict[str, Any] = {"command": name}
     if arguments is not None:

@@ -237,7 +237,8 @@ def shutdown(arguments: Any, context: CommandContext) -> dict[str, Any]:
 
 def list_commands(registry: CommandRegistry) -> ICommandHandler:
     """C{list-commands} over C{registry}: every registered name, sorted, no text."""
-    return CommandHandler("list-commands", lambda arguments, context: answer(0, arguments=registry.names()))
+    return CommandHandler("list-commands",
+                          lambda arguments, context: answer(0, arguments=registry.names()))
 
 
 def handlers(registry: CommandRegistry) -> list[ICommandHandler]:

@@ -24,7 +24,8 @@ Deviations from Kea 2.2, on purpose:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import maybeDeferred
 

@@ -55,7 +55,8 @@ def decode_separated_hex(text: str, sep: str = ":") -> bytes:
     out = bytearray()
     for part in text.split(sep):
         if not part:
-            raise _fail(f"two consecutive separators ('{sep}') specified in a decoded string '{text}'")
+            raise _fail(f"two consecutive separators ('{sep}') specified"
+                        f" in a decoded string '{text}'")
         if len(part) > 2:
             raise _fail(f"invalid format of the decoded string '{text}'")
         for c in part:
@@ -224,7 +225,8 @@ def parse_lease4(args: Any, context: CommandContext) -> tuple[Lease4, bool]:
         if expire <= 0:
             raise _fail(f"expiration time must be positive for address {address}")
         if expire < valid_lft:
-            raise _fail(f"expiration time must be greater than valid lifetime for address {address}")
+            raise _fail("expiration time must be greater than valid lifetime"
+                        f" for address {address}")
         cltt = expire - valid_lft
     else:
         cltt = context.now()
@@ -412,7 +414,8 @@ def lease4_get_page(arguments: Any, context: CommandContext) -> dict[str, Any]:
     else:
         parsed = parse_ip(start)
         if parsed is None:
-            raise _fail("'from' parameter value is neither 'start' keyword nor a valid IPv4 address")
+            raise _fail("'from' parameter value is neither 'start' keyword"
+                        " nor a valid IPv4 address")
         if not isinstance(parsed, IPv4Address):
             raise _fail(f"'from' parameter value {start} is not an IPv4 address")
         after = parsed

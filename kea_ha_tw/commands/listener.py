@@ -87,7 +87,8 @@ def build_tls_server_context(tls: TLSConfig, path: str = "control-socket") -> SS
             else:
                 ctx.load_verify_locations(tls.trust_anchor)
         except (SSL.Error, OSError) as e:
-            raise ConfigError(f"{path}.trust-anchor", f"cannot use {tls.trust_anchor}: {e}") from None
+            raise ConfigError(f"{path}.trust-anchor",
+                              f"cannot use {tls.trust_anchor}: {e}") from None
     elif tls.cert_required:
         raise ConfigError(f"{path}.trust-anchor", "required to verify client certificates")
     if tls.cert_required:
@@ -141,13 +142,15 @@ def build_control_resource(
     )
 
 
-def server_endpoint(reactor: Any, socket_config: ControlSocketConfig, path: str = "control-socket") -> Any:
+def server_endpoint(reactor: Any, socket_config: ControlSocketConfig,
+                    path: str = "control-socket") -> Any:
     """The Twisted server endpoint for an HTTP(S) or unix socket configuration."""
     kind = socket_config.socket_type
     if kind == "unix":
         if not socket_config.socket_name:
             raise ConfigError(f"{path}.socket-name", "required for a unix control socket")
-        return endpoints.UNIXServerEndpoint(reactor, socket_config.socket_name, mode=0o600, wantPID=True)
+        return endpoints.UNIXServerEndpoint(reactor, socket_config.socket_name, mode=0o600,
+                                            wantPID=True)
     if kind not in ("http", "https"):
         raise ConfigError(f"{path}.socket-type", f"unsupported control socket type '{kind}'")
     host, port = socket_config.socket_address, socket_config.socket_port
@@ -299,7 +302,8 @@ class UnixControlProtocol(Protocol):
             self._log.failure("command dispatch failed", failure, msg_id="COMMAND_PROCESS_ERROR2")
             return answer(1, "Internal Server Error")
 
-        dispatch(self._registry, self._context, body, element).addErrback(failed).addCallback(self._write)
+        d = dispatch(self._registry, self._context, body, element)
+        d.addErrback(failed).addCallback(self._write)
 
     def _timed_out(self) -> None:
         self._timer = None

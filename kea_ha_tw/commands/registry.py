@@ -19,7 +19,8 @@ L{CommandRegistry.add_processed_hook}, Kea's C{command_processed} hook point.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
@@ -91,7 +92,7 @@ class CommandRegistry:
             raise ValueError(f"command {handler.name!r} is already registered")
         self._handlers[handler.name] = handler
 
-    def register_all(self, handlers: "list[ICommandHandler] | tuple[ICommandHandler, ...]") -> None:
+    def register_all(self, handlers: list[ICommandHandler] | tuple[ICommandHandler, ...]) -> None:
         """Register every handler of C{handlers}."""
         for handler in handlers:
             self.register(handler)
@@ -112,7 +113,10 @@ class CommandRegistry:
         return name in self._handlers
 
     def add_processed_hook(self, hook: ProcessedHook) -> None:
-        """Call C{hook(command, answer)} after every command; a map it returns replaces the answer."""
+        """
+        Call C{hook(command, answer)} after every command; a map it returns
+        replaces the answer.
+        """
         self._processed_hooks.append(hook)
 
     def remove_processed_hook(self, hook: ProcessedHook) -> None:

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import base64
 import hmac
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
@@ -86,12 +87,12 @@ class BasicAuthenticator:
     def __init__(self, realm: str, clients: Iterable[ClientCredentials]) -> None:
         self.realm = realm
         self._tokens = [
-            base64.b64encode(f"{c.user}:{c.password}".encode("utf-8")) for c in clients
+            base64.b64encode(f"{c.user}:{c.password}".encode()) for c in clients
         ]
 
     def challenge(self) -> bytes:
         """The C{WWW-Authenticate} value."""
-        return f'Basic realm="{self.realm}"'.encode("utf-8")
+        return f'Basic realm="{self.realm}"'.encode()
 
     def check(self, request: Request) -> bool:
         """True when C{request} carries valid credentials."""
@@ -106,7 +107,8 @@ class BasicAuthenticator:
             for expected in self._tokens:
                 if hmac.compare_digest(token, expected):
                     return True
-        self._log.info("request with wrong credentials", msg_id="HTTP_CLIENT_REQUEST_NOT_AUTHORIZED")
+        self._log.info("request with wrong credentials",
+                       msg_id="HTTP_CLIENT_REQUEST_NOT_AUTHORIZED")
         return False
 
 
@@ -169,7 +171,8 @@ class ControlChannelResource(Resource):
         def failed(failure: Failure) -> None:
             status = failure.value.status if failure.check(HTTPStatusError) else 500
             if status == 500 and not failure.check(HTTPStatusError):
-                self._log.failure("command dispatch failed", failure, msg_id="COMMAND_PROCESS_ERROR2")
+                self._log.failure("command dispatch failed", failure,
+                                  msg_id="COMMAND_PROCESS_ERROR2")
             if not gone:
                 self._write(request, status, stock_http_body(status))
 

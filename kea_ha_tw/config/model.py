@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 # Debian's kea-dhcp4 default lease file.
 DEFAULT_LEASE_FILE = "/var/lib/kea/kea-leases4.csv"

@@ -8,7 +8,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 
 class LeaseState(enum.IntEnum):
@@ -57,6 +58,6 @@ class Lease4:
         """True when the lease expired at or before C{now}."""
         return self.expire <= now
 
-    def evolve(self, **changes: Any) -> "Lease4":
+    def evolve(self, **changes: Any) -> Lease4:
         """A copy with C{changes} applied."""
         return replace(self, **changes)
