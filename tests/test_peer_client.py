@@ -217,7 +217,8 @@ class AnswerTests(SynchronousTestCase):
     def test_chunked_rejected(self):
         """A response without Content-Length (chunked) is a communication failure."""
         d, _, _ = self._send(Chunked(b'[ { "result": 0 } ]'))
-        self.assertIn("Content-Length", self.failureResultOf(d, PeerCommunicationError).value.reason)
+        error = self.failureResultOf(d, PeerCommunicationError).value
+        self.assertIn("Content-Length", error.reason)
 
     def test_timeout_on_clock(self):
         """No answer within 10 s on the injected clock fails with a timeout."""
@@ -368,7 +369,7 @@ class TLSHandshakeTests(SynchronousTestCase):
         return server, client
 
     def test_trusted_server_without_name_check(self):
-        """A server chaining to trust-anchor is accepted; its CN is not checked; we show our cert."""
+        """A server chaining to trust-anchor is accepted (CN unchecked); we show our cert."""
         from tests.tls_material import write_pki
 
         paths = write_pki(self.mktemp())

@@ -143,7 +143,8 @@ class WireTests(SynchronousTestCase):
         endpoint = RawEndpoint()
         pool, _ = raw_pool(endpoint)
         d = pool.request("POST", URL, data=b"{}")
-        answer(endpoint.protocols[0], b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n[]")
+        answer(endpoint.protocols[0],
+               b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n[]")
         self.failureResultOf(d, PeerHTTPError)
 
     def test_garbage_status(self):

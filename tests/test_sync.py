@@ -115,7 +115,7 @@ class WireSequenceTests(SynchronousTestCase):
                                     b'"command": "lease4-get-page", "service": [ "dhcp4" ] }')
         self.assertEqual(bodies[4], b'{ "command": "ha-sync-complete-notify", '
                                     b'"service": [ "dhcp4" ] }')
-        self.assertEqual(sorted(str(l.address) for l in rig.store.get_all()),
+        self.assertEqual(sorted(str(x.address) for x in rig.store.get_all()),
                          ["192.0.2.101", "192.0.2.102", "192.0.2.103"])
         self.assertEqual(rig.failed, [])
 
@@ -177,7 +177,8 @@ class MergeTests(SynchronousTestCase):
         rig.store.add(local_lease(104, 4001))   # newer -> kept
         rig.store.add(local_lease(105, 5000))   # local only -> kept
         self.assertEqual(self.successResultOf(rig.run()), 2)
-        get = lambda n: rig.store.get(IPv4Address(f"192.0.2.{n}"))
+        def get(n):
+            return rig.store.get(IPv4Address(f"192.0.2.{n}"))
         self.assertEqual(get(101).hostname, "host101")
         self.assertEqual((get(102).hostname, get(102).cltt), ("host102", 2000))
         self.assertEqual(get(103).hostname, "local")

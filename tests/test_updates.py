@@ -404,7 +404,8 @@ class ReclaimTests(SynchronousTestCase):
     def test_as_reclaim_observer(self):
         """Called as observer(leases): kept leases updated, removed ones deleted."""
         rig = lb_rig(updater_kwargs={"replicate_reclaimed": True})
-        self.successResultOf(rig.updater.send_reclaimed([lease(5, state=LeaseState.EXPIRED_RECLAIMED)]))
+        reclaimed = lease(5, state=LeaseState.EXPIRED_RECLAIMED)
+        self.successResultOf(rig.updater.send_reclaimed([reclaimed]))
         self.assertEqual(rig.stubs["server2"].received, [], "no state known: nothing sent")
         rig.updater.state_provider = lambda: S.HOT_STANDBY
         self.successResultOf(rig.updater.send_reclaimed(

@@ -27,7 +27,8 @@ TLS client contexts. Any treq-like client works too (C{StubTreq} in tests).
 from __future__ import annotations
 
 import base64
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from OpenSSL import SSL
 from twisted.internet.defer import CancelledError, Deferred, TimeoutError
@@ -66,8 +67,12 @@ from kea_ha_tw.interfaces import IPeerClient
 # Kea's TIMEOUT_DEFAULT_HTTP_CLIENT_REQUEST (src/lib/config/timeouts.h).
 DEFAULT_TIMEOUT_S = 10.0
 
-class PeerCommandUnsupported(PeerCommandError):
+class PeerCommandUnsupportedError(PeerCommandError):
     """The peer answered result 2: it does not know the command."""
+
+
+#: The short name used across the HA code.
+PeerCommandUnsupported = PeerCommandUnsupportedError
 
 
 def kea_error_message(error: BaseException | Failure) -> str:
@@ -147,7 +152,7 @@ def parse_answer(peer: str, body: bytes) -> dict[str, Any]:
     if "arguments" in answer or not isinstance(text, str):
         text = ""
     if result == CONTROL_RESULT_COMMAND_UNSUPPORTED:
-        raise PeerCommandUnsupported(peer, result, text)
+        raise PeerCommandUnsupportedError(peer, result, text)
     raise PeerCommandError(peer, result, text)
 
 
@@ -202,7 +207,7 @@ class PeerClient:
         raw: dict[bytes, list[bytes]] = {b"Content-Type": [b"application/json"]}
         if peer.basic_auth_user:
             token = base64.b64encode(
-                f"{peer.basic_auth_user}:{peer.basic_auth_password}".encode("utf-8")
+                f"{peer.basic_auth_user}:{peer.basic_auth_password}".encode()
             )
             raw[b"Authorization"] = [b"Basic " + token]
         self._raw_headers = raw
@@ -445,6 +450,7 @@ __all__: Sequence[str] = (
     "KeaTLSPolicy",
     "PeerClient",
     "PeerCommandUnsupported",
+    "PeerCommandUnsupportedError",
     "encode_command",
     "kea_error_message",
     "make_peer_clients",

@@ -32,13 +32,13 @@ L{PeerHTTPPool.sender} the prepared per-peer fast path.
 from __future__ import annotations
 
 import collections
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
-from twisted.internet.error import ConnectionDone
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import UNKNOWN_LENGTH
@@ -55,7 +55,7 @@ class PeerHTTPError(Exception):
     """A request failed at the HTTP or transport level (the reason says how)."""
 
 
-class StaleConnection(PeerHTTPError):
+class StaleConnectionError(PeerHTTPError):
     """A reused connection died before any answer byte arrived (retryable)."""
 
 
@@ -109,7 +109,7 @@ class PeerHTTPProtocol(Protocol):
         self._have = 0
         self.reused = False
         self.connected_ = False
-        self.on_lost: Callable[["PeerHTTPProtocol"], None] | None = None
+        self.on_lost: Callable[[PeerHTTPProtocol], None] | None = None
 
     def connectionMade(self) -> None:  # noqa: N802 - Twisted API
         """Remember the connection is up."""
@@ -230,7 +230,7 @@ class PeerHTTPProtocol(Protocol):
         """True when the connection may carry another request."""
         return self._keep_alive and self.connected_ and self._pending is None
 
-    def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:  # noqa: N802
+    def connectionLost(self, reason: Failure = connectionDone) -> None:  # noqa: N802
         """Fail the request in flight, if any."""
         self.connected_ = False
         self._keep_alive = False
@@ -240,7 +240,7 @@ class PeerHTTPProtocol(Protocol):
         if d is not None:
             text = reason.getErrorMessage() or type(reason.value).__name__
             if self.reused and not self._got_bytes:
-                d.errback(Failure(StaleConnection(text)))
+                d.errback(Failure(StaleConnectionError(text)))
             else:
                 d.errback(Failure(PeerHTTPError(f"connection lost: {text}")))
 
@@ -267,7 +267,7 @@ class _PeerConnections:
 
     _log = Logger()
 
-    def __init__(self, pool: "PeerHTTPPool", host: str, port: int, endpoint: Any,
+    def __init__(self, pool: PeerHTTPPool, host: str, port: int, endpoint: Any,
                  authorization: bytes | None) -> None:
         self._pool = pool
         self._endpoint = endpoint
@@ -346,7 +346,7 @@ class _PeerConnections:
         request.inner = None
         if failure.check(CancelledError) or request.result.called:
             return
-        if failure.check(StaleConnection) and request.may_retry:
+        if failure.check(StaleConnectionError) and request.may_retry:
             self._log.debug("peer closed a kept-alive connection; retrying once")
             request.may_retry = False
             self._dispatch(request)
@@ -479,4 +479,4 @@ class PeerHTTPPool:
 
 
 __all__ = ["PeerHTTPError", "PeerHTTPPool", "PeerHTTPProtocol", "PeerResponse",
-           "StaleConnection", "UNKNOWN_LENGTH", "build_request_head"]
+           "StaleConnectionError", "UNKNOWN_LENGTH", "build_request_head"]

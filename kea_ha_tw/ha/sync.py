@@ -26,7 +26,8 @@ leases and never pushes.
 from __future__ import annotations
 
 from ipaddress import AddressValueError, IPv4Address
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.interfaces import IReactorTime
@@ -52,7 +53,7 @@ class SyncError(KeaHAError):
         self.message = message
 
 
-class _StepFailed(Exception):
+class _StepFailedError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -146,7 +147,7 @@ class LeaseSync:
         try:
             try:
                 merged, disabled = await self._fetch(client, max_period)
-            except _Fetch as e:
+            except _FetchError as e:
                 status, disabled = e.message, e.disabled
             if disabled:
                 status = await self._finish(client, status)
@@ -179,14 +180,14 @@ class LeaseSync:
                                  "HA_DHCP_DISABLE")
                 disabled = True
                 if limit == 0:
-                    raise _StepFailed("limit value for lease4-get-page command must not be 0")
+                    raise _StepFailedError("limit value for lease4-get-page command must not be 0")
                 page = await self._step(
                     client, "lease4-get-page", {"from": last or "start", "limit": limit},
                     timeout_s, "HA_LEASES_SYNC",
                 )
                 leases = self._page_leases(client.name, page)
-            except _StepFailed as e:
-                raise _Fetch(e.message, disabled) from None
+            except _StepFailedError as e:
+                raise _FetchError(e.message, disabled) from None
             self._log.info(
                 "received {count} leases from {peer}",
                 msg_id="HA_LEASES_SYNC_LEASE_PAGE_RECEIVED", count=len(leases), peer=client.name,
@@ -241,14 +242,14 @@ class LeaseSync:
                 await self._step(client, "ha-sync-complete-notify", None, DEFAULT_TIMEOUT_S,
                                  "HA_SYNC_COMPLETE_NOTIFY", unsupported_ok=True)
                 return None
-            except _Unsupported:
+            except _UnsupportedError:
                 pass
-            except _StepFailed as e:
+            except _StepFailedError as e:
                 return e.message
         try:
             await self._step(client, "dhcp-enable", {"origin": ORIGIN_HA_PARTNER},
                              DEFAULT_TIMEOUT_S, "HA_DHCP_ENABLE")
-        except _StepFailed as e:
+        except _StepFailedError as e:
             return status if status is not None else e.message
         return status
 
@@ -260,7 +261,7 @@ class LeaseSync:
             return await client.send_command(command, arguments, timeout_s)
         except PeerCommandUnsupported as e:
             if unsupported_ok:
-                raise _Unsupported() from None
+                raise _UnsupportedError() from None
             self._failed(client.name, msg_prefix + "_FAILED", kea_error_message(e))
         except PeerCommandError as e:
             self._failed(client.name, msg_prefix + "_FAILED", kea_error_message(e))
@@ -271,17 +272,17 @@ class LeaseSync:
         self._log.error("{peer}: {reason}", msg_id=msg_id, peer=peer, reason=message)
         if peer not in self._backups:
             self._on_peer_failure(peer)
-        raise _StepFailed(message)
+        raise _StepFailedError(message)
 
 
-class _Fetch(Exception):
+class _FetchError(Exception):
     def __init__(self, message: str, disabled: bool) -> None:
         super().__init__(message)
         self.message = message
         self.disabled = disabled
 
 
-class _Unsupported(Exception):
+class _UnsupportedError(Exception):
     pass
 
 

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import collections
 import enum
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -92,8 +93,8 @@ class _Bodies:
 
     def arguments(self) -> list[tuple[str, dict[str, Any]]]:
         if self._arguments is None:
-            self._arguments = [("lease4-del", lease_delete_arguments(l)) for l in self.deleted]
-            self._arguments += [("lease4-update", lease_update_arguments(l)) for l in self.leases]
+            self._arguments = [("lease4-del", lease_delete_arguments(x)) for x in self.deleted]
+            self._arguments += [("lease4-update", lease_update_arguments(x)) for x in self.leases]
         return self._arguments
 
     def encoded(self) -> list[tuple[str, bytes]]:
@@ -208,8 +209,8 @@ class LeaseUpdater:
         if not self._replicate_reclaimed or (not leases and not deleted):
             return succeed(None)
         if deleted is None:
-            kept = [l for l in leases if l.state == LeaseState.EXPIRED_RECLAIMED]
-            deleted = [l for l in leases if l.state != LeaseState.EXPIRED_RECLAIMED]
+            kept = [x for x in leases if x.state == LeaseState.EXPIRED_RECLAIMED]
+            deleted = [x for x in leases if x.state != LeaseState.EXPIRED_RECLAIMED]
             leases = kept
         if state is None:
             if self.state_provider is None:
