@@ -101,7 +101,7 @@ def _option_a() -> str:
     d = json.loads(HOT_STANDBY)
     ha = d["Dhcp4"]["hooks-libraries"][1]["parameters"]["high-availability"][0]
     del ha["multi-threading"]
-    for peer, address in zip(ha["peers"], ("127.0.0.41", "127.0.0.42")):
+    for peer, address in zip(ha["peers"], ("127.0.0.41", "127.0.0.42"), strict=True):
         peer["url"] = f"http://{address}:8000/"
         peer["basic-auth-user"] = "ha"
         peer["basic-auth-password"] = "secret"

@@ -24,7 +24,8 @@ CONFIG_TEXT = """{ "Dhcp4": {
   "lease-database": { "type": "memfile", "persist": false },
   "valid-lifetime": 3600, "renew-timer": 900, "rebind-timer": 1800,
   // comments are allowed, as in Kea
-  "subnet4": [ { "id": 1, "subnet": "192.0.2.0/24", "pools": [ { "pool": "192.0.2.100 - 192.0.2.199" } ] },
+  "subnet4": [ { "id": 1, "subnet": "192.0.2.0/24",
+                 "pools": [ { "pool": "192.0.2.100 - 192.0.2.199" } ] },
                { "id": 2, "subnet": "198.51.100.0/24", "valid-lifetime": 7200 } ]
 } }"""
 
@@ -33,7 +34,8 @@ SANE = ("Configuration seems sane. Control-socket, hook-libraries, and D2 config
 
 #: (request, Kea 2.2.0's answer) captured over the unix socket.
 CAPTURED = [
-    ('{"command":"config-test"}', '{ "result": 1, "text": "Missing mandatory \'arguments\' parameter." }'),
+    ('{"command":"config-test"}',
+     '{ "result": 1, "text": "Missing mandatory \'arguments\' parameter." }'),
     ('{"command":"config-test","arguments":{}}',
      '{ "result": 1, "text": "Missing mandatory \'Dhcp4\' parameter." }'),
     ('{"command":"config-test","arguments":[]}',
@@ -47,7 +49,8 @@ CAPTURED = [
      '{ "result": 1, "text": "\'Dhcp4\' parameter expected to be a map." }'),
     ('{"command":"config-test","arguments":{"Dhcp4":{},"Logging":{}}}',
      '{ "result": 1, "text": "Unsupported \'Logging\' parameter." }'),
-    ('{"command":"config-set"}', '{ "result": 1, "text": "Missing mandatory \'arguments\' parameter." }'),
+    ('{"command":"config-set"}',
+     '{ "result": 1, "text": "Missing mandatory \'arguments\' parameter." }'),
     ('{"command":"config-set","arguments":{}}',
      '{ "result": 1, "text": "Missing mandatory \'Dhcp4\' parameter." }'),
     ('{"command":"config-set","arguments":{"Dhcp4":[]}}',
@@ -55,9 +58,10 @@ CAPTURED = [
     ('{"command":"config-write","arguments":{"filename":5}}',
      '{ "result": 1, "text": "passed parameter \'filename\' is not a string" }'),
     ('{"command":"config-write","arguments":{"filename":"/nonexistent/dir/x.json"}}',
-     '{ "result": 1, "text": "Error during write-config:Unable to open file /nonexistent/dir/x.json '
-     'for writing" }'),
-    ('{"command":"config-write","arguments":[]}', '{ "result": 1, "text": "Argument must be a map" }'),
+     '{ "result": 1, "text": "Error during write-config:Unable to open file '
+     '/nonexistent/dir/x.json for writing" }'),
+    ('{"command":"config-write","arguments":[]}',
+     '{ "result": 1, "text": "Argument must be a map" }'),
     ('{"command":"shutdown","arguments":{"exit-value":"x"}}',
      '{ "result": 1, "text": "parameter \'exit-value\' is not an integer" }'),
     ('{"command":"shutdown","arguments":{"exit-value":1.5}}',
@@ -109,7 +113,8 @@ class GeneralCommandTests(SynchronousTestCase):
         self.h.clock.advance(11)
         self.assertEqual(self.h.wire('{"command":"status-get"}'),
                          '{ "arguments": { "multi-threading-enabled": false, "pid": 4242, '
-                         '"reload": 11, "sockets": { "status": "ready" }, "uptime": 11 }, "result": 0 }')
+                         '"reload": 11, "sockets": { "status": "ready" }, "uptime": 11 }, '
+                         '"result": 0 }')
 
     def test_status_contributor(self):
         """A status contributor (HA) adds its section to status-get."""
@@ -128,9 +133,11 @@ class GeneralCommandTests(SynchronousTestCase):
 
     def test_config_test_rejects_with_path(self):
         """An invalid configuration: result 1 with the loader's path and reason; nothing applied."""
-        result = self.h.command("config-test", {"Dhcp4": {"subnet4": [{"id": 1, "subnet": "bogus"}]}})
-        self.assertEqual(result, {"result": 1, "text": "Dhcp4.subnet4[0].subnet: Invalid subnet syntax "
-                                                      "(prefix/len expected):bogus"})
+        bogus = {"Dhcp4": {"subnet4": [{"id": 1, "subnet": "bogus"}]}}
+        result = self.h.command("config-test", bogus)
+        self.assertEqual(result, {"result": 1,
+                                  "text": "Dhcp4.subnet4[0].subnet: Invalid subnet syntax "
+                                          "(prefix/len expected):bogus"})
         self.assertEqual(self.h.applied, [])
 
     def test_config_set_applies(self):
@@ -189,11 +196,12 @@ class GeneralCommandTests(SynchronousTestCase):
         prefix = f"Config reload failed: configuration error using file '{self.path}': "
         result = self.h.command("config-reload")
         self.assertEqual(result["result"], 1)
-        self.assertTrue(result["text"].startswith(prefix + "Dhcp4.valid-lifetime: "), result["text"])
+        self.assertTrue(result["text"].startswith(prefix + "Dhcp4.valid-lifetime: "),
+                        result["text"])
         missing = CommandHarness(self, self.config, config_path=self.path + ".gone")
         self.assertEqual(missing.command("config-reload")["text"],
-                         f"Config reload failed: configuration error using file '{self.path}.gone': "
-                         f"Unable to open file {self.path}.gone")
+                         "Config reload failed: configuration error using file"
+                         f" '{self.path}.gone': Unable to open file {self.path}.gone")
         self.assertEqual(self.h.applied, [])
 
     def test_config_write(self):
@@ -202,7 +210,8 @@ class GeneralCommandTests(SynchronousTestCase):
         result = self.h.command("config-write", {"filename": target})
         with open(target, "rb") as f:
             data = f.read()
-        self.assertEqual(result, {"result": 0, "text": f"Configuration written to {target} successful",
+        self.assertEqual(result, {"result": 0,
+                                  "text": f"Configuration written to {target} successful",
                                   "arguments": {"filename": target, "size": len(data)}})
         self.assertTrue(data.startswith(b'{\n  "Dhcp4": {\n'))
         self.assertEqual(parse_config(data.decode(), target).subnets, self.config.subnets)

@@ -120,9 +120,11 @@ class LeaseCommandTests(SynchronousTestCase):
         args = {"client-id": "01:13:2c:de:d6:23:7b", "expire": 1795597449, "fqdn-fwd": False,
                 "fqdn-rev": False, "hostname": "", "hw-address": "13:2c:de:d6:23:7b",
                 "ip-address": "192.0.2.44", "state": 0, "subnet-id": 1, "valid-lft": 3600}
-        self.assertEqual(self.h.command("lease4-del", args), {"result": 0, "text": "IPv4 lease deleted."})
+        self.assertEqual(self.h.command("lease4-del", args),
+                         {"result": 0, "text": "IPv4 lease deleted."})
         self.assertIsNone(self.h.store.get(IPv4Address("192.0.2.44")))
-        self.assertEqual(self.h.command("lease4-del", args), {"result": 3, "text": "IPv4 lease not found."})
+        self.assertEqual(self.h.command("lease4-del", args),
+                         {"result": 3, "text": "IPv4 lease not found."})
 
     def test_get_page_walks_everything_in_order(self):
         """Paging from "start" with the last address of each page visits every lease once."""

@@ -17,16 +17,19 @@ STAMP = "2026-11-25 09:54:44.000000"
 CAPTURED_ERRORS = [
     ('{"command":"statistic-get","arguments":{}}',
      '{ "result": 1, "text": "Missing mandatory \'name\' parameter." }'),
-    ('{"command":"statistic-get"}', '{ "result": 1, "text": "Missing mandatory \'name\' parameter." }'),
+    ('{"command":"statistic-get"}',
+     '{ "result": 1, "text": "Missing mandatory \'name\' parameter." }'),
     ('{"command":"statistic-get","arguments":{"name":5}}',
      '{ "result": 1, "text": "\'name\' parameter expected to be a string." }'),
     ('{"command":"statistic-get","arguments":[]}',
      '{ "result": 1, "text": "Error during command processing: get(string) called on a non-map '
      'Element in (<wire>:0:40)" }'),
-    ('{"command":"statistic-get","arguments":{"name":"nonexistent"}}', '{ "arguments": {  }, "result": 0 }'),
+    ('{"command":"statistic-get","arguments":{"name":"nonexistent"}}',
+     '{ "arguments": {  }, "result": 0 }'),
     ('{"command":"statistic-reset","arguments":{"name":"nonexistent"}}',
      '{ "result": 1, "text": "No \'nonexistent\' statistic found" }'),
-    ('{"command":"statistic-reset"}', '{ "result": 1, "text": "Missing mandatory \'name\' parameter." }'),
+    ('{"command":"statistic-reset"}',
+     '{ "result": 1, "text": "Missing mandatory \'name\' parameter." }'),
     ('{"command":"statistic-reset","arguments":{}}',
      '{ "result": 1, "text": "Missing mandatory \'name\' parameter." }'),
     ('{"command":"statistic-reset-all"}',
@@ -51,11 +54,13 @@ class StatisticCommandTests(SynchronousTestCase):
     def test_get(self):
         """One statistic, as Kea: no text, [[value, timestamp]]."""
         self.assertEqual(self.h.wire('{"command":"statistic-get","arguments":{"name":"pkt4-received"}}'),
-                         '{ "arguments": { "pkt4-received": [ [ 7, "' + STAMP + '" ] ] }, "result": 0 }')
+                         '{ "arguments": { "pkt4-received": [ [ 7, "' + STAMP + '" ] ] }, '
+                         '"result": 0 }')
 
     def test_get_all_has_lease_counters(self):
         """statistic-get-all includes the per-subnet address counters from the store."""
-        self.h.command("lease4-add", {"ip-address": "192.0.2.10", "hw-address": "1a:1b:1c:1d:1e:1f"})
+        self.h.command("lease4-add", {"ip-address": "192.0.2.10",
+                                      "hw-address": "1a:1b:1c:1d:1e:1f"})
         self.h.command("lease4-add", {"ip-address": "192.0.2.11", "hw-address": "1a:1b:1c:1d:1e:20",
                                       "state": 1})
         result = self.h.command("statistic-get-all")
@@ -71,7 +76,8 @@ class StatisticCommandTests(SynchronousTestCase):
 
     def test_counters_follow_lease_commands(self):
         """Deleting through a command lowers assigned-addresses at the next read."""
-        self.h.command("lease4-add", {"ip-address": "192.0.2.10", "hw-address": "1a:1b:1c:1d:1e:1f"})
+        self.h.command("lease4-add", {"ip-address": "192.0.2.10",
+                                      "hw-address": "1a:1b:1c:1d:1e:1f"})
         name = {"name": "subnet[1].assigned-addresses"}
         self.assertEqual(self.h.command("statistic-get", name)["arguments"][name["name"]][0][0], 1)
         self.h.command("lease4-del", {"ip-address": "192.0.2.10"})
@@ -89,18 +95,22 @@ class StatisticCommandTests(SynchronousTestCase):
         """statistic-reset-all zeroes everything."""
         self.h.statistics.set("pkt4-sent", 3)
         self.h.command("statistic-reset-all")
-        self.assertEqual((self.h.statistics.get("pkt4-received"), self.h.statistics.get("pkt4-sent")), (0, 0))
+        self.assertEqual((self.h.statistics.get("pkt4-received"),
+                          self.h.statistics.get("pkt4-sent")), (0, 0))
 
     def test_remove(self):
         """statistic-remove forgets one; a second time it is unknown (Kea's texts)."""
         request = '{"command":"statistic-remove","arguments":{"name":"pkt4-received"}}'
-        self.h.assert_kea(request, '{ "result": 0, "text": "Statistic \'pkt4-received\' removed." }')
-        self.h.assert_kea(request, '{ "result": 1, "text": "No \'pkt4-received\' statistic found" }')
+        self.h.assert_kea(request,
+                          '{ "result": 0, "text": "Statistic \'pkt4-received\' removed." }')
+        self.h.assert_kea(request,
+                          '{ "result": 1, "text": "No \'pkt4-received\' statistic found" }')
 
     def test_remove_all(self):
         """statistic-remove-all forgets everything, with Kea 2.2's deprecation text."""
         self.h.assert_kea('{"command":"statistic-remove-all"}',
-                          '{ "result": 0, "text": "Warning: statistic-remove-all command is deprecated. '
+                          '{ "result": 0, "text": "Warning: statistic-remove-all command is '
+                          'deprecated. '
                           'All statistics removed." }')
         self.assertEqual(self.h.statistics.names(), [])
 

@@ -167,7 +167,8 @@ DHCP4_FAILURES = [
         "The inherited default 7200 must lie in the subnet's min..max [Kea -t]",
         {"subnet4": [subnet(**{"min-valid-lifetime": 100, "max-valid-lifetime": 200})]},
         "Dhcp4.subnet4[0].valid-lifetime",
-        "the value of (default) valid-lifetime (7200) is not between min-valid-lifetime (100) and max-valid-lifetime (200)",
+        "the value of (default) valid-lifetime (7200) is not between min-valid-lifetime (100) and "
+        "max-valid-lifetime (200)",
     ),
     (
         "t1_percent_range",
@@ -289,7 +290,8 @@ DHCP4_FAILURES = [
         "A pool outside its subnet [Kea -t]",
         {"subnet4": [subnet(pools=[{"pool": "192.0.3.1-192.0.3.5"}])]},
         "Dhcp4.subnet4[0].pools[0].pool",
-        "a pool of type V4, with the following address range: 192.0.3.1-192.0.3.5 does not match the prefix of a subnet: 192.0.2.0/24",
+        "a pool of type V4, with the following address range: 192.0.3.1-192.0.3.5 does not match "
+        "the prefix of a subnet: 192.0.2.0/24",
     ),
     (
         "pool_partly_outside",
@@ -314,14 +316,16 @@ DHCP4_FAILURES = [
             ]
         },
         "Dhcp4.subnet4[0].pools[1].pool",
-        "a pool of type V4, with the following address range: 192.0.2.50-192.0.2.60 overlaps with an existing pool in the subnet: 192.0.2.0/24",
+        "a pool of type V4, with the following address range: 192.0.2.50-192.0.2.60 overlaps with "
+        "an existing pool in the subnet: 192.0.2.0/24",
     ),
     (
         "pool_garbage",
         "A pool that is neither a range nor a prefix [Kea -t]",
         {"subnet4": [subnet(pools=[{"pool": "foo"}])]},
         "Dhcp4.subnet4[0].pools[0].pool",
-        "invalid pool definition: foo. There are two acceptable formats <min address-max address> or <prefix/len>",
+        "invalid pool definition: foo. There are two acceptable formats <min address-max address> "
+        "or <prefix/len>",
     ),
     (
         "pool_single_address",
@@ -510,7 +514,8 @@ DHCP4_FAILURES = [
         "max-reclaim-time is at most 10000 [Kea -t]",
         {"expired-leases-processing": {"max-reclaim-time": 70000}},
         "Dhcp4.expired-leases-processing.max-reclaim-time",
-        "out range value '70000' for configuration parameter 'max-reclaim-time', expected maximum value of '10000'",
+        "out range value '70000' for configuration parameter 'max-reclaim-time', expected maximum "
+        "value of '10000'",
     ),
     (
         "expired_unwarned",
@@ -524,7 +529,8 @@ DHCP4_FAILURES = [
         "A reservation needs an identifier [Kea -t]",
         {"subnet4": [subnet(reservations=[{"ip-address": "192.0.2.5"}])]},
         "Dhcp4.subnet4[0].reservations[0]",
-        "one of the supported identifiers must be specified for host reservation: circuit-id, client-id, duid, flex-id, hw-address",
+        "one of the supported identifiers must be specified for host reservation: circuit-id, "
+        "client-id, duid, flex-id, hw-address",
     ),
     (
         "reservation_two_identifiers",
@@ -620,7 +626,8 @@ DHCP4_FAILURES = [
             ]
         },
         "Dhcp4.subnet4[0].reservations[1].hw-address",
-        "failed to add new host using the HW address 'aa:bb:cc:dd:ee:ff' to the IPv4 subnet id '1' as this host has already been added",
+        "failed to add new host using the HW address 'aa:bb:cc:dd:ee:ff' to the IPv4 subnet id "
+        "'1' as this host has already been added",
     ),
     (
         "reservation_dup_ip",
@@ -661,7 +668,8 @@ DHCP4_FAILURES = [
             ]
         },
         "Dhcp4.subnet4[0].pools[0].option-data[0]",
-        "option data does not match option definition (space: dhcp4, code: 3): Failed to convert string to address 'foo'",
+        "option data does not match option definition (space: dhcp4, code: 3): Failed to convert "
+        "string to address 'foo'",
     ),
     (
         "option_in_reservation",
@@ -888,7 +896,10 @@ class AcceptanceTests(SynchronousTestCase):
         self.assertIsNone(config.ha)
 
     def test_auto_subnet_ids(self):
-        """Subnets without an id get 1, 2, ... in order, skipping nothing [Kea config-get: [5, auto, auto] -> 5, 1, 2]."""
+        """
+        Subnets without an id get 1, 2, ... in order, skipping nothing [Kea config-get: [5, auto,
+        auto] -> 5, 1, 2].
+        """
         config = parse_config(
             text(
                 {

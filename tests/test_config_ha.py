@@ -51,7 +51,8 @@ HA_FAILURES = [
         "Kea 2.2 takes exactly one relationship [Kea start]",
         with_ha([ha_map(), ha_map()]),
         "Dhcp4.hooks-libraries[1].parameters.high-availability",
-        "invalid number of configurations in the HA configuration list. Expected exactly one configuration",
+        "invalid number of configurations in the HA configuration list. Expected exactly one "
+        "configuration",
     ),
     (
         "zero_relationships",
@@ -262,7 +263,8 @@ HA_FAILURES = [
         "https needs TLS [Kea start]",
         _hs(peers=peers((1, {"url": "https://127.0.0.12:8001/"}))),
         PEERS + "[1].url",
-        "bad url 'https://127.0.0.12:8001/': https scheme is not supported for server server2 where TLS is disabled",
+        "bad url 'https://127.0.0.12:8001/': https scheme is not supported for server server2 "
+        "where TLS is disabled",
     ),
     (
         "peer_duplicate",
@@ -318,7 +320,8 @@ HA_FAILURES = [
         "A URL host must be an address literal [Kea start]",
         _hs(peers=peers((1, {"url": "http://localhost:8001/"}))),
         PEERS + "[1].url",
-        "bad url 'http://localhost:8001/': Failed to convert string to address 'localhost': Invalid argument for server server2",
+        "bad url 'http://localhost:8001/': Failed to convert string to address 'localhost': "
+        "Invalid argument for server server2",
     ),
     (
         "url_scheme",
@@ -481,7 +484,8 @@ HA_FAILURES = [
             )
         ),
         PEERS + "[1]",
-        "only one of basic-auth-password and basic-auth-password-file parameter can be configured in peer 'server2'",
+        "only one of basic-auth-password and basic-auth-password-file parameter can be configured "
+        "in peer 'server2'",
     ),
     (
         "password_file_missing",
@@ -492,7 +496,8 @@ HA_FAILURES = [
             )
         ),
         PEERS + "[1].basic-auth-password-file",
-        "bad password file in peer 'server2': can't open file '/nonexistent/pw': No such file or directory",
+        "bad password file in peer 'server2': can't open file '/nonexistent/pw': No such file or "
+        "directory",
     ),
     (
         "password_type",
@@ -588,7 +593,10 @@ class TLSTests(RejectMixin, SynchronousTestCase):
             self.files.append(path)
 
     def test_partial(self):
-        """A trust-anchor alone is refused [Kea start: bad TLS config for server server1: cert-file ...]."""
+        """
+        A trust-anchor alone is refused [Kea start: bad TLS config for server server1: cert-file
+        ...].
+        """
         self.assertRejects(
             _hs(**{"trust-anchor": self.files[0]}),
             PEERS + "[0]",
@@ -606,7 +614,9 @@ class TLSTests(RejectMixin, SynchronousTestCase):
         )
 
     def test_global_and_override(self):
-        """Global TLS applies to every peer; a peer's own value overrides it; https is then allowed."""
+        """
+        Global TLS applies to every peer; a peer's own value overrides it; https is then allowed.
+        """
         ca, cert, key = self.files
         config = parse_config(
             text(
@@ -682,7 +692,10 @@ class HAAcceptanceTests(SynchronousTestCase):
         )
 
     def test_url_forms(self):
-        """Path ignored, default port per scheme, IPv6 in brackets, no trailing slash [Kea start accepts]."""
+        """
+        Path ignored, default port per scheme, IPv6 in brackets, no trailing slash [Kea start
+        accepts].
+        """
         ha = parse_config(
             text(
                 _hs(
@@ -699,7 +712,10 @@ class HAAcceptanceTests(SynchronousTestCase):
         )
 
     def test_names_trimmed_and_auth(self):
-        """Names are trimmed; basic auth user/password; an empty user means no auth [Kea start accepts]."""
+        """
+        Names are trimmed; basic auth user/password; an empty user means no auth [Kea start
+        accepts].
+        """
         pw = self.mktemp()
         with open(pw, "w") as f:
             f.write("from-file\n")
@@ -724,7 +740,9 @@ class HAAcceptanceTests(SynchronousTestCase):
         )
 
     def test_state_machine(self):
-        """State pauses are kept; the default pause is never; 'unavailable' is accepted [Kea start]."""
+        """
+        State pauses are kept; the default pause is never; 'unavailable' is accepted [Kea start].
+        """
         ha = parse_config(
             text(
                 _hs(

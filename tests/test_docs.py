@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("gen_compat_doc", ROOT / "scripts" / "gen_compat_doc.py")
+    spec = importlib.util.spec_from_file_location("gen_compat_doc",
+                                                  ROOT / "scripts" / "gen_compat_doc.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

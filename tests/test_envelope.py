@@ -166,21 +166,30 @@ class PositionTests(SynchronousTestCase):
     #: (request text, path, Kea's position) as captured from Kea 2.2.0.
     CAPTURED = [
         ('{"command":"lease4-add","arguments":{}}', ("arguments",), "<wire>:0:37"),
-        ('{"command":"lease4-add","arguments":{"ip-address":5}}', ("arguments", "ip-address"), "<wire>:0:50"),
-        ('{"command":"lease4-add","arguments":{"ip-address":"x"}}', ("arguments", "ip-address"), "<wire>:0:50"),
-        ('{"command":"lease4-add","arguments":{"ip-address":true}}', ("arguments", "ip-address"), "<wire>:0:50"),
-        ('{"command":"lease4-add","arguments":{"ip-address":null}}', ("arguments", "ip-address"), "<wire>:0:50"),
-        ('{"command":"lease4-add","arguments":{"ip-address":[1]}}', ("arguments", "ip-address"), "<wire>:0:51"),
-        ('{"command":"lease4-add","arguments":{"ip-address":{}}}', ("arguments", "ip-address"), "<wire>:0:51"),
-        ('{"command":"lease4-add","arguments":{"ip-address":  5}}', ("arguments", "ip-address"), "<wire>:0:52"),
-        ('{"command":"lease4-add","arguments":{"ip-address" :  5}}', ("arguments", "ip-address"), "<wire>:0:53"),
+        ('{"command":"lease4-add","arguments":{"ip-address":5}}', ("arguments", "ip-address"),
+         "<wire>:0:50"),
+        ('{"command":"lease4-add","arguments":{"ip-address":"x"}}', ("arguments", "ip-address"),
+         "<wire>:0:50"),
+        ('{"command":"lease4-add","arguments":{"ip-address":true}}', ("arguments", "ip-address"),
+         "<wire>:0:50"),
+        ('{"command":"lease4-add","arguments":{"ip-address":null}}', ("arguments", "ip-address"),
+         "<wire>:0:50"),
+        ('{"command":"lease4-add","arguments":{"ip-address":[1]}}', ("arguments", "ip-address"),
+         "<wire>:0:51"),
+        ('{"command":"lease4-add","arguments":{"ip-address":{}}}', ("arguments", "ip-address"),
+         "<wire>:0:51"),
+        ('{"command":"lease4-add","arguments":{"ip-address":  5}}', ("arguments", "ip-address"),
+         "<wire>:0:52"),
+        ('{"command":"lease4-add","arguments":{"ip-address" :  5}}', ("arguments", "ip-address"),
+         "<wire>:0:53"),
         ('{"command":"lease4-add","arguments": {}}', ("arguments",), "<wire>:0:38"),
         ('{"command":"lease4-add","arguments":  {  }}', ("arguments",), "<wire>:0:39"),
         ('{"command":"lease4-add","arguments":[]}', ("arguments",), "<wire>:0:37"),
         ('{"command":"lease4-add","arguments":  [ ]}', ("arguments",), "<wire>:0:39"),
         ('{"command":"lease4-add",\n"arguments":{}}', ("arguments",), "<wire>:1:14"),
         ('{"command":"lease4-add",\n\n  "arguments":{}}', ("arguments",), "<wire>:2:16"),
-        ('{"command":"lease4-add",\n"arguments":{"ip-address":\n  5}}', ("arguments", "ip-address"), "<wire>:2:3"),
+        ('{"command":"lease4-add",\n"arguments":{"ip-address":\n  5}}',
+         ("arguments", "ip-address"), "<wire>:2:3"),
         ('{"command":"lease4-get-all","arguments":[]}', ("arguments",), "<wire>:0:41"),
     ]
 
@@ -284,8 +293,11 @@ class AnswerTests(SynchronousTestCase):
 
     def test_stock_bodies(self):
         """The HTTP-level bodies, written as Kea writes them."""
-        self.assertEqual(kea_json_dumps(stock_http_body(400)), '{ "result": 400, "text": "Bad Request" }')
-        self.assertEqual(kea_json_dumps(stock_http_body(401)), '{ "result": 401, "text": "Unauthorized" }')
-        self.assertEqual(kea_json_dumps(stock_http_body(403)), '{ "result": 403, "text": "Forbidden" }')
+        self.assertEqual(kea_json_dumps(stock_http_body(400)),
+                         '{ "result": 400, "text": "Bad Request" }')
+        self.assertEqual(kea_json_dumps(stock_http_body(401)),
+                         '{ "result": 401, "text": "Unauthorized" }')
+        self.assertEqual(kea_json_dumps(stock_http_body(403)),
+                         '{ "result": 403, "text": "Forbidden" }')
         self.assertEqual(kea_json_dumps(stock_http_body(500)),
                          '{ "result": 500, "text": "Internal Server Error" }')

@@ -99,7 +99,8 @@ class TLSTests(SynchronousTestCase):
     def test_client_certificate_required(self):
         """cert-required: a client signed by the trust anchor passes, others fail."""
         server = build_tls_server_context(self.tls())
-        self.assertEqual(server.get_verify_mode(), SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT)
+        self.assertEqual(server.get_verify_mode(),
+                         SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT)
         handshake(server, self.client())
         self.assertRaises(SSL.Error, handshake, server, self.client(with_cert=False))
         self.assertRaises(SSL.Error, handshake, server, self.client(self.other))
@@ -198,7 +199,8 @@ class HAListenerTests(SynchronousTestCase):
 
     def ha(self, url="http://127.0.0.12:8001/", scheme="http", **peer):
         me = PeerConfig("server2", url, scheme, "127.0.0.12", 8001, "standby", **peer)
-        other = PeerConfig("server1", "http://127.0.0.11:8001/", "http", "127.0.0.11", 8001, "primary")
+        other = PeerConfig("server1", "http://127.0.0.11:8001/", "http", "127.0.0.11", 8001,
+                           "primary")
         return HAConfig("server2", "hot-standby", (other, me), require_client_certs=False,
                         tls=TLSConfig("/ca.pem", "/c.pem", "/k.pem"))
 
@@ -231,23 +233,27 @@ class UnixSocketTests(SynchronousTestCase):
 
         self.h.registry.register(CommandHandler("later", later))
         self.clock = Clock()
-        self.protocol = UnixControlFactory(self.h.registry, self.h.context, self.clock).buildProtocol(None)
+        self.protocol = UnixControlFactory(self.h.registry, self.h.context,
+                                           self.clock).buildProtocol(None)
         self.transport = StringTransport()
         self.protocol.makeConnection(self.transport)
 
     def test_bare_map_then_close(self):
         """The answer is not wrapped in a list, and the connection closes."""
         self.protocol.dataReceived(b'{"command":"foo-bar"}')
-        self.assertEqual(self.transport.value(), b'{ "result": 2, "text": "\'foo-bar\' command not supported." }')
+        self.assertEqual(self.transport.value(),
+                         b'{ "result": 2, "text": "\'foo-bar\' command not supported." }')
         self.assertTrue(self.transport.disconnecting)
 
     def test_command_in_pieces(self):
         """A command may arrive in pieces; braces inside strings do not end it."""
-        for piece in (b'  \n {"command": "lease4-get", "argu', b'ments": {"ip-address": "}{"', b"} }"):
+        for piece in (b'  \n {"command": "lease4-get", "argu', b'ments": {"ip-address": "}{"',
+                      b"} }"):
             self.assertEqual(self.transport.value(), b"")
             self.protocol.dataReceived(piece)
         self.assertEqual(self.transport.value(),
-                         b'{ "result": 1, "text": "Failed to convert string to address \'}{\': Invalid argument" }')
+                         b'{ "result": 1, "text": "Failed to convert string to address \'}{\': '
+                         b'Invalid argument" }')
 
     def test_only_first_command(self):
         """Kea answers the first of two commands sent together."""
@@ -258,13 +264,15 @@ class UnixSocketTests(SynchronousTestCase):
     def test_invalid_first_character(self):
         """Kea: "invalid first character X" for anything but a map or list."""
         self.protocol.dataReceived(b'"just a string"')
-        self.assertEqual(self.transport.value(), b'{ "result": 1, "text": "invalid first character \\"" }')
+        self.assertEqual(self.transport.value(),
+                         b'{ "result": 1, "text": "invalid first character \\"" }')
 
     def test_list_is_an_envelope_error(self):
         """A complete list is read and refused like on HTTP (captured from Kea)."""
         self.protocol.dataReceived(b"[1, 2]")
-        self.assertEqual(self.transport.value(), b'{ "result": 1, "text": "Error during command processing: '
-                                                 b'Invalid command Element specified, expected map" }')
+        self.assertEqual(self.transport.value(),
+                         b'{ "result": 1, "text": "Error during command processing: '
+                         b'Invalid command Element specified, expected map" }')
 
     def test_bad_json(self):
         """Complete but invalid JSON: result 1 with the reader's reason."""
@@ -278,8 +286,9 @@ class UnixSocketTests(SynchronousTestCase):
         self.clock.advance(UNIX_COMMAND_TIMEOUT_S - 0.1)
         self.assertEqual(self.transport.value(), b"")
         self.clock.advance(0.1)
-        self.assertEqual(self.transport.value(), b'{ "result": 1, "text": "Connection over control channel '
-                                                 b'timed out, discarded partial command of 18 bytes" }')
+        self.assertEqual(self.transport.value(),
+                         b'{ "result": 1, "text": "Connection over control channel '
+                         b'timed out, discarded partial command of 18 bytes" }')
 
     def test_answer_later_and_lost_connection(self):
         """A late answer is written when it fires, or dropped if the client left."""

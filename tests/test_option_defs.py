@@ -152,7 +152,7 @@ class KeaWireTests(SynchronousTestCase):
 
     def test_decode_round_trip(self):
         """The text decode_option_data gives encodes back to the same payload."""
-        for entry, expected in KEA_WIRE:
+        for entry, _expected in KEA_WIRE:
             code, _name, payload = _resolve(entry)
             text = decode_option_data(code, payload)
             definition = get_definition(code=code)
@@ -300,7 +300,8 @@ class EncodingTests(SynchronousTestCase):
             ),
             (
                 {"name": "routers", "code": 6, "data": "1.2.3.4"},
-                "specified option name 'routers' does not match the option definition: 'dhcp4.domain-name-servers'",
+                "specified option name 'routers' does not match the option definition: "
+                "'dhcp4.domain-name-servers'",
             ),
             (
                 {"code": 256, "data": "01"},
@@ -316,11 +317,13 @@ class EncodingTests(SynchronousTestCase):
             ),
             (
                 {"data": "01"},
-                "option data configuration requires one of 'code' or 'name' parameters to be specified",
+                "option data configuration requires one of 'code' or 'name' parameters to be "
+                "specified",
             ),
             (
                 {"name": "routers", "data": "foo"},
-                "(space: dhcp4, code: 3): Failed to convert string to address 'foo': Invalid argument",
+                "(space: dhcp4, code: 3): Failed to convert string to address 'foo': Invalid "
+                "argument",
             ),
             (
                 {"name": "domain-name", "data": ""},
@@ -328,7 +331,8 @@ class EncodingTests(SynchronousTestCase):
             ),
             (
                 {"name": "default-ip-ttl", "data": "256"},
-                "unable to convert '256' to numeric type. This value is expected to be in the range of 0..255",
+                "unable to convert '256' to numeric type. This value is expected to be in the "
+                "range of 0..255",
             ),
             ({"name": "interface-mtu", "data": "-1"}, "expected to be in the range of 0..65535"),
             (
@@ -344,12 +348,14 @@ class EncodingTests(SynchronousTestCase):
             ),
             (
                 {"name": "slp-directory-agent", "data": "true"},
-                "number of data fields for the option type '78' is greater than number of values provided.",
+                "number of data fields for the option type '78' is greater than number of values "
+                "provided.",
             ),
             ({"name": "user-class", "data": "abc"}, "unable to cast abc to binary data type"),
             (
                 {"name": "vivco-suboptions", "data": "4491, 0a0b"},
-                "unable to parse the opaque data tuple, the buffer length is 1, but the tuple length is 10",
+                "unable to parse the opaque data tuple, the buffer length is 1, but the tuple "
+                "length is 10",
             ),
             (
                 {"name": "routers", "data": "010203", "csv-format": False},

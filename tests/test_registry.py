@@ -30,7 +30,7 @@ DEFAULT_COMMANDS = [
 ]
 
 
-class Boom(Exception):
+class BoomError(Exception):
     """A handler bug."""
 
 
@@ -117,7 +117,8 @@ class ExecuteTests(SynchronousTestCase):
         def handler(arguments, context):
             raise CommandError(3, "nothing")
 
-        self.assertEqual(self.successResultOf(self.run_handler(handler)), {"result": 3, "text": "nothing"})
+        self.assertEqual(self.successResultOf(self.run_handler(handler)),
+                         {"result": 3, "text": "nothing"})
 
     def test_failed_deferred_command_error(self):
         """A Deferred failing with CommandError is answered the same way."""
@@ -138,11 +139,11 @@ class ExecuteTests(SynchronousTestCase):
     def test_crash_is_result_1_and_logged(self):
         """An unexpected exception: result 1 naming it, and a logged failure."""
         def handler(arguments, context):
-            raise Boom("kaputt")
+            raise BoomError("kaputt")
 
         result = self.successResultOf(self.run_handler(handler))
         self.assertEqual(result, {"result": 1, "text": "Error during command processing: kaputt"})
-        self.assertEqual(len(self.flushLoggedErrors(Boom)), 1)
+        self.assertEqual(len(self.flushLoggedErrors(BoomError)), 1)
 
     def test_no_answer_is_http_500(self):
         """A handler producing nothing: HTTPStatusError(500), as Kea's null response."""
@@ -177,7 +178,8 @@ class ExecuteTests(SynchronousTestCase):
         self.successResultOf(self.registry.execute(Command("nope"), None))
         self.assertEqual(calls, [("cmd", 0), ("nope", 2)])
         self.registry.remove_processed_hook(hook)
-        self.assertEqual(self.successResultOf(self.run_handler(lambda a, c: answer(0))), {"result": 0})
+        self.assertEqual(self.successResultOf(self.run_handler(lambda a, c: answer(0))),
+                         {"result": 0})
 
     def test_execute_map(self):
         """Commands can be run from inside the server without a request."""

@@ -31,7 +31,7 @@ ECHO_ANSWER = b'[ { "arguments": { "a": "x", "b": [ 1, 2 ] }, "result": 0, "text
 HA_SECRET = b"aGE6c2VjcmV0"
 
 
-class Boom(Exception):
+class BoomError(Exception):
     """A handler bug."""
 
 
@@ -53,7 +53,7 @@ class Fixture:
             return d
 
         def crash(arguments, context):
-            raise Boom("kaputt")
+            raise BoomError("kaputt")
 
         def http500(arguments, context):
             raise HTTPStatusError(500)
@@ -103,7 +103,8 @@ class HTTPRuleTests(SynchronousTestCase):
 
     def test_content_type(self):
         """Exactly application/json, any case; missing or with charset: 400."""
-        for value in ([b"application/json; charset=utf-8"], [b"text/plain"], [b"application/jsonx"]):
+        for value in ([b"application/json; charset=utf-8"], [b"text/plain"],
+                      [b"application/jsonx"]):
             self.assert_bad_request(*self.f.post(ECHO, {b"Content-Type": value}))
         self.assert_bad_request(*self.f.post(ECHO, {}))
         response, body = self.f.post(ECHO, {b"Content-Type": [b"APPLICATION/JSON"]})
@@ -118,7 +119,8 @@ class HTTPRuleTests(SynchronousTestCase):
         """Kea: 200 [{"result": 1, "text": "Command processing failed: NULL command parameter"}]."""
         response, body = self.f.post(b"")
         self.assertEqual((response.code, body), (200, b'[ { "result": 1, "text": "Command '
-                                                       b'processing failed: NULL command parameter" } ]'))
+                                                       b'processing failed: NULL command '
+                                                       b'parameter" } ]'))
 
     def test_envelope_errors_in_a_list(self):
         """Envelope errors and unknown commands are 200 with Kea's texts in a list."""
@@ -127,8 +129,9 @@ class HTTPRuleTests(SynchronousTestCase):
                                       b'Invalid command Element specified, expected map" } ]'),
             (b'{"command":"echo","extra":1}', b'[ { "result": 1, "text": "Error during command '
              b'processing: Received command contains unsupported parameter \'extra\'" } ]'),
-            (b'{"service":["dhcp4"]}', b'[ { "result": 1, "text": "Error during command processing: '
-                                       b'Invalid answer specified, does not contain mandatory \'command\'" } ]'),
+            (b'{"service":["dhcp4"]}',
+             b'[ { "result": 1, "text": "Error during command processing: '
+             b'Invalid answer specified, does not contain mandatory \'command\'" } ]'),
             (b'{"command":5}', b'[ { "result": 1, "text": "Error during command processing: '
                                b'\'command\' element in command message is not a string" } ]'),
             (b'{"command":"foo-bar","service":["dhcp4"]}',
@@ -140,7 +143,10 @@ class HTTPRuleTests(SynchronousTestCase):
         self.assertEqual(self.f.calls, [])
 
     def test_service_and_remote_address_ignored(self):
-        """C{service} (any value) and C{remote-address} do not matter, as on the dedicated listener."""
+        """
+        C{service} (any value) and C{remote-address} do not matter, as on the
+        dedicated listener.
+        """
         response, body = self.f.post(b'{"command":"echo","service":"x","remote-address":"1.2.3.4"}')
         self.assertEqual((response.code, body), (200, b'[ { "result": 0, "text": "echo" } ]'))
 
@@ -163,8 +169,9 @@ class HandlerOutcomeTests(SynchronousTestCase):
         """A crashing handler: 200 with result 1, and the failure is logged."""
         response, body = self.f.post(b'{"command":"crash"}')
         self.assertEqual((response.code, body),
-                         (200, b'[ { "result": 1, "text": "Error during command processing: kaputt" } ]'))
-        self.assertEqual(len(self.flushLoggedErrors(Boom)), 1)
+                         (200, b'[ { "result": 1, "text": "Error during command processing: '
+                               b'kaputt" } ]'))
+        self.assertEqual(len(self.flushLoggedErrors(BoomError)), 1)
 
     def test_http_500(self):
         """HTTPStatusError, or no answer at all: Kea's HTTP 500 stock body (a map)."""

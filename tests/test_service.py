@@ -136,7 +136,8 @@ class ReconfigureTests(SynchronousTestCase):
     def test_lease_database_change_refused(self):
         """Changing lease-database needs a restart: result 1 naming the key."""
         top = build_service(parse_config(STANDALONE), reactor=MemoryUDPReactor())
-        new = parse_config(STANDALONE.replace('"persist": false', '"persist": false, "lfc-interval": 5'))
+        new = parse_config(STANDALONE.replace('"persist": false',
+                                              '"persist": false, "lfc-interval": 5'))
         with self.assertRaises(CommandError) as e:
             top.server.reconfigure(new)
         self.assertIn("lease-database", e.exception.text)
@@ -153,7 +154,7 @@ class ReloadOnSignalTests(SynchronousTestCase):
         reactor = MemoryUDPReactor()
         reactor.callFromThread = lambda f, *a: f(*a)
         top = build_service(parse_config(text), reactor=reactor, config_path=path,
-                            install_signal=lambda signum, handler: installed.__setitem__(signum, handler))
+                            install_signal=installed.__setitem__)
         top.startService()
         self.addCleanup(top.stopService)
         return top, path, installed
