@@ -96,7 +96,7 @@ def ha_server_json(this: str, mode: str, peers: list[tuple[str, str, str]],
 class Node:
     """One complete server."""
 
-    def __init__(self, cluster: "Cluster", name: str, config_text: str, index: int,
+    def __init__(self, cluster: Cluster, name: str, config_text: str, index: int,
                  clock_offset: float = 0.0) -> None:
         self.cluster = cluster
         self.name = name
@@ -189,7 +189,7 @@ class Node:
 class _Router:
     """The HTTP client every node's PeerClients share: routes by host:port."""
 
-    def __init__(self, cluster: "Cluster") -> None:
+    def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
 
     def request(self, method: str, url: str, **kwargs: Any):

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-_EPOCH = datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)
+_EPOCH = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
 
 
 def _name(cn: str) -> x509.Name:
