@@ -19,20 +19,26 @@ checked against a running kea-dhcp4 2.2.0):
    rejected, as Kea rejects it ("address vector size exceeds
    MAX_HWADDR_LEN"). L{DHCPPacket.hwaddr} clamps to the 16 bytes of
    C{chaddr}; Kea pads to C{hlen} with zero bytes instead.
- - PAD (0) is skipped anywhere; END (255) stops parsing of a field and
-   whatever follows it is ignored; a missing END is tolerated (Kea too).
+ - PAD (0) is skipped anywhere; END (255) stops parsing and whatever
+   follows it is ignored; a missing END is tolerated (Kea too).
  - An option whose length byte is missing, or whose data runs past the
-   end of its field, is an error. B{Kea 2.2 differs}: it silently ignores
-   a truncated trailing option and keeps the options before it.
- - Option overload (52) with value 1, 2 or 3 moves the options out of
-   C{file}, C{sname} or both, parsed in the order options field, C{file},
-   C{sname} (RFC 2131 section 4.1); the consumed field is returned as
-   zero bytes and option 52 itself is removed from the options. An option
-   52 that is not one byte of 1..3 is kept verbatim and no field is read.
-   B{Kea 2.2 differs}: it never reads options from C{file}/C{sname}.
+   end of the packet, ends the options: it and anything after it are
+   ignored and the options before it are kept (Kea 2.2 does the same).
+ - Each option instance is checked as Kea 2.2 unpacks it with its
+   standard definition (L{kea_ha_tw.dhcp.rx_options}); one Kea cannot
+   unpack (option 50 of 3 bytes, an empty parameter request list, ...)
+   rejects the packet; single integers and addresses longer than their
+   size are cut to it, as Kea reads only their first bytes.
+ - Option overload (52) is not acted upon: like Kea 2.2, the server
+   never reads options from C{file}/C{sname}; option 52 is kept as an
+   ordinary option.
  - Every instance of a repeated code is concatenated into one payload in
-   wire order (RFC 3396), as Kea's C{fuseOptions4} does. Payloads are
-   otherwise kept verbatim, so option 82 can be echoed byte for byte.
+   wire order (RFC 3396); then L{rx_options.fuse_repeated} applies what
+   Kea makes of a fused typed option (a repeated message type is no
+   known type, other repeated typed options are ignored). Payloads are
+   otherwise kept verbatim, except option 82, which keeps only its
+   complete sub-options (and is dropped when none is complete), as Kea
+   re-packs it.
 
 Encoding rules: see L{encode}.
 """
@@ -45,6 +51,7 @@ from collections.abc import Callable, Iterable, Mapping
 from ipaddress import IPv4Address
 
 from kea_ha_tw.dhcp.packet import ZERO, DHCPPacket
+from kea_ha_tw.dhcp.rx_options import check_option, complete_suboptions, fuse_repeated
 from kea_ha_tw.errors import PacketDecodeError
 
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
@@ -52,8 +59,8 @@ MAGIC_COOKIE = b"\x63\x82\x53\x63"
 HEADER_LEN = 236
 #: Smallest packet L{decode} accepts: the fixed header and the magic cookie.
 MIN_PACKET_LEN = HEADER_LEN + 4
-#: L{encode} pads with zeros after END up to this length: the BOOTP size
-#: (RFC 951's 64-byte vendor area), which some relays and old clients need.
+#: The BOOTP message size (RFC 951's 64-byte vendor area). L{encode} does
+#: not pad up to it: Kea 2.2 does not either.
 BOOTP_MIN_LEN = 300
 #: The smallest datagram every client must accept (RFC 2131 section 2).
 DEFAULT_MAX_SIZE = 576
@@ -66,8 +73,6 @@ MAX_HLEN = 20
 #: and the relay agent information echo (RFC 3046).
 ESSENTIAL_OPTIONS = frozenset({53, 54, 51, 58, 59, 1, 61, 82})
 
-_SNAME_OFFSET = 44
-_FILE_OFFSET = 108
 _SNAME_LEN = 64
 _FILE_LEN = 128
 _OVERLOAD = 52
@@ -79,9 +84,6 @@ _HEADER = struct.Struct("!BBBBIHHIIII16s64s128s")
 _unpack_header = _HEADER.unpack_from
 _pack_header = _HEADER.pack
 _pack_tlv_header = struct.Struct("BB").pack
-_ZERO_SNAME = bytes(_SNAME_LEN)
-_ZERO_FILE = bytes(_FILE_LEN)
-_PADDING = bytes(BOOTP_MIN_LEN)
 
 __all__ = [
     "BOOTP_MIN_LEN",
@@ -102,35 +104,41 @@ def _address(value: int) -> IPv4Address:
     return ZERO if value == 0 else IPv4Address(value)
 
 
-def _scan(data: bytes, pos: int, end: int, where: str, options: dict) -> None:
+def _scan(data: bytes, pos: int, end: int, options: dict) -> set | None:
     """
     Parse the options in C{data[pos:end]} into C{options}, concatenating
-    repeated codes (RFC 3396). Offsets in errors count from the packet start.
+    repeated codes (RFC 3396); the set of repeated codes (or None).
     """
+    repeated = None
+    check = check_option
     while pos < end:
         code = data[pos]
         if code == 0:
             pos += 1
             continue
         if code == 255:
-            return
+            break
         start = pos + 2
         if start > end:
+            break  # length byte missing: ignored, as Kea does
+        nxt = start + data[start - 1]
+        if nxt > end:
+            break  # runs past the end: ignored with what follows, as Kea does
+        payload = check(code, data[start:nxt])
+        if payload is None:
             raise PacketDecodeError(
-                f"option {code} at offset {pos} in the {where}: "
-                f"length byte missing"
+                f"option {code} at offset {pos}: {nxt - start} bytes cannot be "
+                f"unpacked as its standard definition"
             )
-        pos = start + data[start - 1]
-        if pos > end:
-            raise PacketDecodeError(
-                f"option {code} at offset {start - 2} in the {where}: "
-                f"length {data[start - 1]} runs past the end of the field "
-                f"({end - start} bytes left)"
-            )
+        pos = nxt
         if code in options:
-            options[code] += data[start:pos]
+            options[code] += payload
+            if repeated is None:
+                repeated = set()
+            repeated.add(code)
         else:
-            options[code] = data[start:pos]
+            options[code] = payload
+    return repeated
 
 
 def _packet_factory() -> Callable[..., DHCPPacket]:
@@ -224,17 +232,16 @@ def decode(data: bytes) -> DHCPPacket:
             f"address Kea accepts"
         )
     options: dict[int, bytes] = {}
-    _scan(data, MIN_PACKET_LEN, size, "options field", options)
-    overload = options.get(_OVERLOAD)
-    if overload is not None and len(overload) == 1 and 1 <= overload[0] <= 3:
-        del options[_OVERLOAD]
-        if overload[0] & 1:
-            _scan(data, _FILE_OFFSET, HEADER_LEN, "file field", options)
-            file = _ZERO_FILE
-        if overload[0] & 2:
-            _scan(data, _SNAME_OFFSET, _FILE_OFFSET, "sname field", options)
-            sname = _ZERO_SNAME
-        options.pop(_OVERLOAD, None)
+    repeated = _scan(data, MIN_PACKET_LEN, size, options)
+    if repeated:
+        fuse_repeated(options, repeated)
+    rai = options.get(_RELAY_AGENT)
+    if rai is not None:
+        rai = complete_suboptions(rai)
+        if rai:
+            options[_RELAY_AGENT] = rai
+        else:
+            del options[_RELAY_AGENT]
     return _new_packet(
         op, htype, hlen, hops, xid, secs, flags,
         _address(ciaddr), _address(yiaddr), _address(siaddr),
@@ -409,8 +416,8 @@ def encode(packet: DHCPPacket, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
        the others in ascending code order). A C{packet.options} entry
        for 52 is ignored: the codec owns option overload.
      - Payloads over 255 bytes become several instances (RFC 3396).
-     - END, then zero padding up to 300 bytes (the BOOTP minimum; Kea 2.2
-       does not pad).
+     - END, and no padding after it: Kea 2.2 sends its replies unpadded
+       (a NAK is 250 bytes), and so do we.
      - C{max_size} is the client's maximum message size (option 57) and,
        like that option, counts the IPv4 and UDP headers; values below
        576 count as 576. When the options do not fit in C{max_size - 28}
@@ -462,7 +469,6 @@ def encode(packet: DHCPPacket, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
             _ordered(packet.options), main_room, _is_empty(file), _is_empty(sname)
         )
         pieces[2:] = [main]
-        used = len(main)
         if new_file is not None:
             file = new_file
         if new_sname is not None:
@@ -479,7 +485,4 @@ def encode(packet: DHCPPacket, max_size: int = DEFAULT_MAX_SIZE) -> bytes:
     except struct.error as e:
         raise ValueError(f"header field out of range: {e}") from None
     pieces[0] = header
-    short = BOOTP_MIN_LEN - MIN_PACKET_LEN - used
-    if short > 0:
-        pieces.append(_PADDING[:short])
     return b"".join(pieces)
