@@ -5,6 +5,8 @@ as Kea 2.2 handles it, reply contents, hooks, statistics.
 
 from __future__ import annotations
 
+import dataclasses
+
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
@@ -601,10 +603,10 @@ class DropTests(ServerTestMixin, SynchronousTestCase):
         self.assertEqual((self.stat("pkt4-received"), self.stat("pkt4-discover-received"),
                           self.stat("pkt4-receive-drop")), (1, 0, 0))
 
-    def test_wrong_op(self):
-        """A BOOTREPLY sent to the server is dropped and counted."""
-        self.assertIsNone(self.handle(discover(op=2)))
-        self.assertEqual(self.stat("pkt4-receive-drop"), 1)
+    def test_any_op(self):
+        """op is not looked at (Kea 2.2): a DISCOVER sent as BOOTREPLY is offered."""
+        self.assertEqual(self.handle(discover(op=2)).message_type, 2)
+        self.assertEqual(self.stat("pkt4-receive-drop"), 0)
 
     def test_server_message_types(self):
         """OFFER/ACK/NAK sent to a server are counted by type and dropped."""
@@ -626,6 +628,23 @@ class DropTests(ServerTestMixin, SynchronousTestCase):
         self.assertIsNone(self.handle(discover(b"")))
         self.assertEqual(self.stat("pkt4-receive-drop"), 1)
         self.assertIsNotNone(self.handle(discover(b"", client_id=b"\x00xyz")))
+
+    def test_zero_hardware_address_is_an_address(self):
+        """An all-zero chaddr of hlen 6 is a hardware address to Kea: offered."""
+        self.assertEqual(self.handle(discover(bytes(6))).message_type, 2)
+
+    def test_long_hlen_zero_chaddr_in_reply(self):
+        """hlen 17..20: the reply's chaddr is all zeros, as Kea 2.2 writes it."""
+        query = dataclasses.replace(discover(bytes(range(1, 17))), hlen=17)
+        offer = self.handle(query)
+        self.assertEqual(offer.chaddr, bytes(16))
+
+    def test_short_client_id(self):
+        """A client id shorter than 2 bytes: counted by type, then dropped (Kea)."""
+        for cid in (b"", b"\x01"):
+            self.assertIsNone(self.handle(discover(client_id=cid)))
+        self.assertEqual((self.stat("pkt4-discover-received"), self.stat("pkt4-receive-drop")),
+                         (2, 2))
 
 
 class StatisticsTests(ServerTestMixin, SynchronousTestCase):

@@ -72,6 +72,17 @@ def process_hostname(query: DHCPPacket, reservation: ReservationConfig | None) -
     return name
 
 
+def _reply_chaddr(query: DHCPPacket) -> bytes:
+    """
+    The reply's chaddr: the query's first C{hlen} bytes, zero-padded; all
+    zeros when C{hlen} exceeds the 16-byte field (Kea 2.2 then writes none).
+    """
+    hlen = query.hlen
+    if hlen > 16:
+        return _ZERO_CHADDR
+    return query.chaddr[:hlen] + _ZERO_CHADDR[hlen:]
+
+
 def _order(options: dict[int, bytes]) -> dict[int, bytes]:
     """Kea's packing order: 53 first, ascending codes, 82 last."""
     out = {53: options[53]}
@@ -178,7 +189,7 @@ class ReplyBuilder:
     def _packet(query: DHCPPacket, options, *, yiaddr=ZERO, ciaddr=ZERO, siaddr=ZERO,
                 sname=_ZERO_SNAME, file=_ZERO_FILE, flags=None, hops=None, giaddr=None):
         hlen = query.hlen if query.hlen <= 16 else 16
-        chaddr = query.chaddr[:hlen] + _ZERO_CHADDR[hlen:]
+        chaddr = _reply_chaddr(query)
         return _new_packet(
             BOOTREPLY, query.htype, hlen, query.hops if hops is None else hops, query.xid, 0,
             query.flags if flags is None else flags, ciaddr, yiaddr, siaddr,
@@ -228,7 +239,7 @@ class ReplyBuilder:
         return _new_packet(
             BOOTREPLY, query.htype, hlen, query.hops, query.xid, 0, query.flags,
             query.ciaddr if mtype == MessageType.ACK else ZERO, lease.address,
-            subnet.next_server, query.giaddr, query.chaddr[:hlen] + _ZERO_CHADDR[hlen:],
+            subnet.next_server, query.giaddr, _reply_chaddr(query),
             subnet.server_hostname, subnet.boot_file_name, opts)
 
     def _lease_template(self, key, iface, subnet: SubnetPlan, alloc: Allocation, prl: bytes):

@@ -29,7 +29,6 @@ from kea_ha_tw.dhcp.allocation import (
 )
 from kea_ha_tw.dhcp.packet import (
     BOOTREPLY,
-    BOOTREQUEST,
     FLAG_BROADCAST,
     ZERO,
     DHCPPacket,
@@ -211,21 +210,34 @@ class DHCPServer:
         Process C{query} received on C{iface} (an C{InterfaceInfo}) from
         C{source}; fire with the reply L{DHCPPacket} or C{None}.
         """
+        result = self.process(query, iface, source)
+        if isinstance(result, Deferred):
+            return result
+        return succeed(result)
+
+    def process(self, query: DHCPPacket, iface, source: tuple[str, int] | None = None):
+        """
+        L{handle} without the wrapping: the reply (or C{None}) when it is
+        decided at once, else a L{Deferred} firing with it (the hooks are
+        waiting, e.g. for an HA partner). The protocol calls this to spare
+        a Deferred per packet.
+        """
         if not self.network_state.is_enabled():
             # Kea drops these before counting anything (DHCP4_PACKET_DROP_0008).
-            return succeed(None)
+            return None
         stats = self.stats
         stats.add("pkt4-received")
         hooks = self.hooks
         classes = hooks.classify(query)
         if not hooks.query_in_scope(query):
             # Kea 2.2: dropped in buffer4_receive, counted only as received.
-            return succeed(None)
+            return None
         options = query.options
         mt = options.get(53)
         mtype = mt[0] if mt is not None and len(mt) == 1 else 0
         stats.add(_RECEIVED_STAT.get(mtype, "pkt4-unknown-received"))
-        if query.op != BOOTREQUEST or mtype not in _ACCEPTED_TYPES:
+        # Kea 2.2 does not look at op: a DISCOVER sent as BOOTREPLY is answered.
+        if mtype not in _ACCEPTED_TYPES:
             return self._drop("DHCP4_PACKET_DROP_0006", query, mtype)
         sid = options.get(54)
         if sid is not None and sid not in self._local_addresses and sid != iface.address.packed:
@@ -233,8 +245,13 @@ class DHCPServer:
         if mtype == 1 and sid is not None:
             return self._drop("DHCP4_PACKET_DROP_0003", query, mtype)
         hwaddr = query.chaddr[: min(query.hlen, 16)]
-        client_id = options.get(61) or None
-        if not any(hwaddr) and not client_id:
+        client_id = options.get(61)
+        if client_id is not None and len(client_id) < 2:
+            # Kea: a client identifier must have at least 2 bytes.
+            return self._drop("DHCP4_PACKET_DROP_0007", query, mtype)
+        # Kea's sanity check: no hardware address at all (hlen 0) and no
+        # client id. An all-zero chaddr of hlen 6 is an address to Kea.
+        if not hwaddr and not client_id:
             return self._drop("DHCP4_PACKET_DROP_0007", query, mtype)
         now = int(self.clock.seconds())
         try:
@@ -245,7 +262,7 @@ class DHCPServer:
             self._log.error("lease store failed while processing xid={xid}: {error}",
                             msg_id="DHCP4_PACKET_PROCESS_STD_EXCEPTION", xid=query.xid,
                             error=str(e))
-            return succeed(None)
+            return None
 
     def _dispatch(self, query, iface, source, classes, mtype, hwaddr, client_id, now):
         if mtype == 7:
@@ -260,20 +277,19 @@ class DHCPServer:
             reservation = subnet.reservation_for(hwaddr, client_id)
         classes = self.replies.full_classes(query, classes, reservation is not None)
         if mtype == 1:
-            reply = self._discover(query, iface, subnet, hwaddr, client_id, classes, now,
-                                   reservation)
-            return succeed(reply)
+            return self._discover(query, iface, subnet, hwaddr, client_id, classes, now,
+                                  reservation)
         if mtype == 3:
             return self._request(query, iface, subnet, hwaddr, client_id, classes, now,
                                  reservation)
-        return succeed(self.replies.inform(query, iface, subnet, source))
+        return self.replies.inform(query, iface, subnet, source)
 
-    def _drop(self, msg_id: str, query: DHCPPacket, mtype: int) -> Deferred:
+    def _drop(self, msg_id: str, query: DHCPPacket, mtype: int) -> None:
         self.stats.add("pkt4-receive-drop")
         if self.trace_drops:
             self._log.debug("dropped query xid={xid} type={msg_type}", msg_id=msg_id,
                             xid=query.xid, msg_type=mtype)
-        return succeed(None)
+        return None
 
     def _select(self, query, iface, source, classes, mtype) -> tuple[SubnetPlan | None, bool]:
         """
@@ -355,7 +371,7 @@ class DHCPServer:
     # -- REQUEST ---------------------------------------------------------------
 
     def _request(self, query, iface, subnet, hwaddr, client_id, classes, now,
-                 reservation) -> Deferred:
+                 reservation) -> DHCPPacket | Deferred | None:
         if subnet is None:
             # DHCP4_PACKET_NAK_0001: no subnet for this client.
             return self._commit(query, self.replies.nak(query, iface, None), [], [])
@@ -373,7 +389,7 @@ class DHCPServer:
                 self._log.debug("INIT-REBOOT from unknown client for {address}",
                                 msg_id="DHCP4_NO_LEASE_INIT_REBOOT",
                                 address=str(IPv4Address(req)))
-                return succeed(None)
+                return None
             if (known and int(lease.address) != req) or (not known and subnet.authoritative):
                 return self._commit(query, self.replies.nak(query, iface, subnet), [], [])
         client = self._client(query, hwaddr, client_id, classes, subnet)
@@ -387,7 +403,7 @@ class DHCPServer:
                 self._log.debug("requested {address} is not ours",
                                 msg_id="DHCP4_UNKNOWN_ADDRESS_REQUESTED",
                                 address=str(IPv4Address(req)))
-                return succeed(None)
+                return None
             return self._commit(query, self.replies.nak(query, iface, subnet), [], [])
         if client.hostname == ".":
             lease = _generate_hostname(client, alloc)
@@ -441,7 +457,7 @@ class DHCPServer:
             total += self.store.subnet_counts(s.id)[1]
         self.stats.set("declined-addresses", total)
 
-    def _commit(self, query, reply, leases, deleted) -> Deferred:
+    def _commit(self, query, reply, leases, deleted) -> DHCPPacket | Deferred | None:
         """
         Kea's leases4_committed: the hooks may hold or drop the reply. A
         failure in the hooks drops the reply too (logged), as a throwing
@@ -452,10 +468,10 @@ class DHCPServer:
         except Exception:
             self._log.failure("leases4_committed hook failed for xid={xid}",
                               msg_id="DHCP4_HOOK_LEASES4_COMMITTED_FAILED", xid=query.xid)
-            return succeed(None)
+            return None
         if d.called and d.result is True:
             # Already decided (NoHA): skip the callback machinery.
-            return succeed(reply)
+            return reply
 
         def decided(send):
             if send is not True:
@@ -473,7 +489,7 @@ class DHCPServer:
 
     # -- RELEASE / DECLINE -------------------------------------------------------
 
-    def _release(self, query, hwaddr, client_id) -> Deferred:
+    def _release(self, query, hwaddr, client_id) -> Deferred | None:
         address = query.ciaddr
         lease = self.store.get(address)
         deleted = []
@@ -489,7 +505,7 @@ class DHCPServer:
             self._log.info("released {address}", msg_id="DHCP4_RELEASE", address=str(address))
         return self._commit(query, None, [], deleted)
 
-    def _decline(self, query, hwaddr, client_id, now) -> Deferred:
+    def _decline(self, query, hwaddr, client_id, now) -> Deferred | None:
         requested = query.options.get(50)
         if requested is None or len(requested) != 4:
             # RFC violation: Kea drops and counts.
