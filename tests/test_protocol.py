@@ -6,7 +6,7 @@ logging, send errors.
 
 from __future__ import annotations
 
-from twisted.internet.defer import fail
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
@@ -210,16 +210,26 @@ class RawSendingTests(ProtocolTestMixin, SynchronousTestCase):
         self.assertEqual(decode(payload).message_type, 2)
         self.assertEqual(self.stat("pkt4-offer-sent"), 1)
 
-    def test_broadcast_flag_still_broadcasts(self):
-        """With the broadcast flag the reply goes through the UDP socket to broadcast."""
-        [(_, addr)] = self.feed(discover(flags=0x8000))
+    def test_broadcast_flag_frame_to_client_mac(self):
+        """
+        With the broadcast flag the reply goes to 255.255.255.255 in a raw
+        frame addressed to the client's MAC (Kea 2.2 with raw sockets).
+        """
+        self.assertEqual(self.feed(discover(flags=0x8000)), [])
+        [(payload, dst_mac, dst_ip, port)] = self.raw.sent
+        self.assertEqual((dst_mac, dst_ip, port), (mac(1), ip("255.255.255.255"), 68))
+
+    def test_non_ethernet_still_unicast(self):
+        """Whatever htype/hlen say, the first 6 chaddr bytes address the frame (as Kea)."""
+        self.assertEqual(self.feed(packet(1, b"\x02" * 8, htype=6)), [])
+        [(_, dst_mac, dst_ip, _)] = self.raw.sent
+        self.assertEqual((dst_mac, dst_ip), (b"\x02" * 6, ip("192.0.2.10")))
+
+    def test_zero_chaddr_broadcasts(self):
+        """An all-zero chaddr gives no MAC to send to: the UDP socket broadcasts."""
+        [(_, addr)] = self.feed(packet(1, bytes(6)))
         self.assertEqual(addr, ("255.255.255.255", 68))
         self.assertEqual(self.raw.sent, [])
-
-    def test_non_ethernet_broadcasts(self):
-        """A client whose hardware is not 6-byte Ethernet is broadcast to."""
-        [(_, addr)] = self.feed(packet(1, b"\x01" * 8, htype=6))
-        self.assertEqual(addr, ("255.255.255.255", 68))
 
     def test_send_error_logged(self):
         """An error while sending is logged, never raised, and not counted as sent."""
@@ -227,6 +237,32 @@ class RawSendingTests(ProtocolTestMixin, SynchronousTestCase):
         self.assertEqual(self.feed(discover()), [])
         self.assertEqual(self.stat("pkt4-sent"), 0)
         self.assertTrue(any(e.get("msg_id") == "DHCP4_PACKET_SEND_FAIL" for e in self.events))
+
+
+class LaterReplyTests(ProtocolTestMixin, SynchronousTestCase):
+    """A reply held by the hooks (HA waiting for its partner) leaves when released."""
+
+    def test_reply_after_hooks(self):
+        """The ACK is sent only once leases_committed fires True."""
+        held = Deferred()
+        self.server.hooks = HeldHooks(held)
+        [(offer, _)] = self.feed(discover(flags=0x8000))
+        self.assertEqual(self.feed(request(requested=str(offer.yiaddr), server_id=SERVER,
+                                           flags=0x8000)), [])
+        held.callback(True)
+        [(ack, addr)] = [(decode(p), a) for p, a in self.port.written[1:]]
+        self.assertEqual((ack.message_type, addr), (5, ("255.255.255.255", 68)))
+
+
+class HeldHooks(NoHA):
+    """NoHA whose leases_committed answers with a given Deferred."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def leases_committed(self, query, leases, deleted):
+        """The held answer."""
+        return self.answer
 
 
 class RouteReplyTests(SynchronousTestCase):
@@ -267,8 +303,11 @@ class MalformedTests(ProtocolTestMixin, SynchronousTestCase):
     def test_battery(self):
         """
         Every malformed datagram is dropped; those holding a whole BOOTP
-        header count as received, parse-failed and dropped (Kea does not
-        count shorter ones).
+        header count as received and dropped (Kea does not count shorter
+        ones); the undecodable ones as parse-failed too, while the last
+        two, whose option 53 runs past the end or lacks its length byte,
+        decode without a message type (Kea ignores a truncated trailing
+        option) and count as unknown.
         """
         cases = self.battery()
         for data in cases:
@@ -276,17 +315,19 @@ class MalformedTests(ProtocolTestMixin, SynchronousTestCase):
         n = sum(1 for data in cases if len(data) >= 236)
         self.assertEqual(n, 5)
         self.assertEqual((self.stat("pkt4-received"), self.stat("pkt4-parse-failed"),
-                          self.stat("pkt4-receive-drop")), (n, n, n))
+                          self.stat("pkt4-receive-drop"), self.stat("pkt4-unknown-received")),
+                         (n, n - 2, n, 2))
         drops = [e for e in self.events if e.get("msg_id") == "DHCP4_PACKET_DROP_0001"]
         self.assertEqual(len(drops), 5)
         # Service goes on for good packets.
         [(offer, _)] = self.feed(discover(flags=0x8000))
         self.assertEqual(offer.message_type, 2)
 
-    def test_wrong_op(self):
-        """A decodable BOOTREPLY is dropped by the server and counted."""
-        self.assertEqual(self.feed(discover(op=2)), [])
-        self.assertEqual(self.stat("pkt4-receive-drop"), 1)
+    def test_any_op(self):
+        """A DISCOVER sent with op 2 (or any op) is answered, as Kea 2.2 does."""
+        [(offer, _)] = self.feed(discover(op=2, flags=0x8000))
+        self.assertEqual((offer.op, offer.message_type), (2, 2))
+        self.assertEqual(self.stat("pkt4-receive-drop"), 0)
 
     def test_rate_limited_log(self):
         """At most 5 warnings per minute, then one summary with the suppressed count."""
@@ -302,15 +343,15 @@ class MalformedTests(ProtocolTestMixin, SynchronousTestCase):
         self.assertEqual(drops[-1]["size"], 4)
 
     def test_handle_failure_logged(self):
-        """A failing handle Deferred is logged with log.failure, never raised."""
-        self.server.handle = lambda q, i, s: fail(RuntimeError("boom"))
+        """A failing Deferred from the server is logged with log.failure, never raised."""
+        self.server.process = lambda q, i, s: fail(RuntimeError("boom"))
         self.assertEqual(self.feed(discover()), [])
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
     def test_handle_exception_logged(self):
-        """An exception raised synchronously by handle is caught and logged."""
+        """An exception raised synchronously by the server is caught and logged."""
         def boom(q, i, s):
             raise ValueError("sync boom")
-        self.server.handle = boom
+        self.server.process = boom
         self.assertEqual(self.feed(discover()), [])
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)

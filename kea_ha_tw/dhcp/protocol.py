@@ -20,7 +20,6 @@ from ipaddress import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import DatagramProtocol
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from kea_ha_tw.dhcp.codec import HEADER_LEN, decode, encode
 from kea_ha_tw.dhcp.packet import FLAG_BROADCAST, ZERO, DHCPPacket
@@ -63,9 +62,12 @@ def _relay_port_requested(rai: bytes | None) -> bool:
 def route_reply(query: DHCPPacket, reply: DHCPPacket, source: tuple[str, int] | None,
                 direct: bool) -> tuple[str, int, bool]:
     """
-    Where C{reply} goes: C{(address, port, raw)}. C{raw} means "unicast to
-    C{yiaddr} at C{chaddr}", which needs a raw socket; it is only returned
-    when C{direct} (the interface can send raw frames).
+    Where C{reply} goes: C{(address, port, raw)}. C{raw} means "send a
+    raw frame to the client's hardware address" (C{chaddr}), which needs
+    a raw socket; it is only returned when C{direct} (the interface can
+    send raw frames and C{chaddr} holds an address). Like Kea 2.2 with raw
+    sockets, a reply broadcast to 255.255.255.255 (NAK, broadcast flag)
+    then goes in a frame to the client's MAC too, not to ff:ff:ff:ff:ff:ff.
 
     Kea 2.2's C{adjustRemoteAddr}/C{adjustIfaceData}: relayed -> giaddr;
     ciaddr set -> ciaddr; NAK -> broadcast; a lease and no broadcast flag
@@ -100,9 +102,11 @@ def route_reply(query: DHCPPacket, reply: DHCPPacket, source: tuple[str, int] | 
             host = _text(query.ciaddr)
         elif reply.options.get(53) == b"\x06":
             host = BROADCAST
+            raw = direct
         elif reply.yiaddr != ZERO:
             if query.flags & FLAG_BROADCAST or not direct:
                 host = BROADCAST
+                raw = direct
             else:
                 host = _text(reply.yiaddr)
                 raw = True
@@ -191,13 +195,13 @@ class DHCPServerProtocol(DatagramProtocol):
                     server.count_parse_failure()
                 self._log_malformed(addr, str(e), len(data))
                 return
-            d = server.handle(query, self.iface, addr)
-            if d.called and not isinstance(d.result, (Failure, Deferred)):
-                # Decided synchronously (no HA wait): skip the callback chain.
-                self._send(d.result, query, addr)
+            result = server.process(query, self.iface, addr)
+            if not isinstance(result, Deferred):
+                # Decided at once (no HA wait): no Deferred needed.
+                self._send(result, query, addr)
                 return
-            d.addCallback(self._send, query, addr)
-            d.addErrback(self._failed, query)
+            result.addCallback(self._send, query, addr)
+            result.addErrback(self._failed, query)
         except Exception:
             self._log.failure("unexpected error handling a datagram from {source}",
                               msg_id="DHCP4_PACKET_PROCESS_EXCEPTION", source=str(addr))
@@ -224,7 +228,9 @@ class DHCPServerProtocol(DatagramProtocol):
             mms = query.options.get(57)
             max_size = int.from_bytes(mms, "big") if mms is not None and len(mms) == 2 else 576
             payload = encode(reply, max_size)
-            raw_ok = (self.raw_sender is not None and query.htype == 1 and query.hlen == 6)
+            # Kea sends to the query frame's source MAC whatever htype and
+            # hlen say; a UDP socket does not show it, chaddr stands in.
+            raw_ok = self.raw_sender is not None and any(query.chaddr[:6])
             host, port, raw = route_reply(query, reply, addr, raw_ok)
             if raw:
                 self.raw_sender.send(payload, query.chaddr[:6], IPv4Address(host), port)
