@@ -17,6 +17,7 @@ from kea_ha_tw.dhcp.netif import (
     IFF_LOOPBACK,
     IFF_UP,
     DHCPListenerService,
+    MAX_DATAGRAM,
     InterfaceInfo,
     RawSender,
     build_frame,
@@ -162,6 +163,7 @@ class AdoptingReactor(MemoryUDPReactor):
                           maxPacketSize=8192):  # noqa: N803
         """Record the descriptor and start C{protocol} on a fake port."""
         port = FakeUDPPort(protocol)
+        port.max_packet_size = maxPacketSize
         self.adopted.append((fileDescriptor, addressFamily, port))
         protocol.makeConnection(port)
         return port
@@ -205,6 +207,13 @@ class ListenerServiceTests(SynchronousTestCase):
                          [(100, socket.AF_INET), (101, socket.AF_INET)])
         self.assertTrue(all(s.closed for _, _, s in self.opened))
         self.assertEqual([i.name for i in svc.interfaces], ["lo", "eth0"])
+
+    def test_reads_at_most_1500_bytes(self):
+        """Datagrams are read up to 1500 bytes, Kea 2.2's receive buffer."""
+        self.service(["eth0"]).startService()
+        [(_, _, port)] = self.reactor.adopted
+        self.assertEqual(port.max_packet_size, MAX_DATAGRAM)
+        self.assertEqual(MAX_DATAGRAM, 1500)
 
     def test_raw_sender_only_for_ethernet(self):
         """socket type raw: a raw sender for eth0, none for lo (no MAC)."""

@@ -42,6 +42,9 @@ SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 #: queries while the reactor is busy (a burst after a power cut, or a
 #: moment without CPU), instead of the kernel's ~200 KiB default.
 RECEIVE_BUFFER = 4 * 1024 * 1024
+#: Bytes read of one received datagram: Kea 2.2 reads 1500 (its
+#: RCVBUFSIZE) and parses what it got, so a longer datagram is cut there.
+MAX_DATAGRAM = 1500
 ETH_P_IP = 0x0800
 _NETLINK_ROUTE = 0
 _RTM_GETADDR = 22
@@ -358,7 +361,8 @@ class DHCPListenerService(Service):
                     raw = RawSender(self._open_raw(iface), iface)
                     self._raw.append(raw)
                 protocol = self._factory(iface, raw)
-                port = self._reactor.adoptDatagramPort(sock.fileno(), socket.AF_INET, protocol)
+                port = self._reactor.adoptDatagramPort(sock.fileno(), socket.AF_INET, protocol,
+                                                       maxPacketSize=MAX_DATAGRAM)
             finally:
                 sock.close()
             self.ports.append(port)
