@@ -73,7 +73,7 @@ def run(n):
         a = perf()
         q = decode(d)
         b = perf()
-        offer = srv.handle(q, LO, src).result
+        offer = srv.process(q, LO, src)
         c = perf()
         encode(offer)
         e = perf()
@@ -86,7 +86,7 @@ def run(n):
         a = perf()
         q = decode(req)
         b = perf()
-        ack = srv.handle(q, LO, src).result
+        ack = srv.process(q, LO, src)
         c = perf()
         encode(ack)
         e = perf()
