@@ -442,9 +442,12 @@ class Pair:
     usually zero or one) in each side's transcript.
 
     @ivar answer_wait: seconds to wait for an answer before calling it silence.
+    @ivar late_answer_wait: once one server answered, how long the other
+        one still has.
     """
 
     answer_wait = 0.6
+    late_answer_wait = 2.0
     grace = 0.05
 
     def __init__(self, kea: Side, ours: Side) -> None:
@@ -497,6 +500,7 @@ class Pair:
         got = [[] for _ in links]
         deadline = time.monotonic() + wait
         settle = None
+        extended = False
         while True:
             now = time.monotonic()
             end = deadline if settle is None else min(deadline, settle)
@@ -516,6 +520,11 @@ class Pair:
                     got[i].append(reply)
             if until_first and all(got) and settle is None:
                 settle = time.monotonic() + self.grace
+            elif until_first and any(got) and not extended:
+                # One answered: give the other (a busy machine) more time
+                # before calling it silent.
+                extended = True
+                deadline = max(deadline, time.monotonic() + self.late_answer_wait)
         return got
 
     def leases(self) -> tuple[dict, dict]:
