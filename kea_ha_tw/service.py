@@ -76,6 +76,22 @@ class OrderedMultiService(MultiService):
         self._log.failure("stopping {child} failed", failure, child=repr(child))
 
 
+class _RecountAfterLoad(Service):
+    """
+    Runs right after the lease store service started (the leases are
+    loaded): the DHCP server recounts its per-subnet lease statistics,
+    which it first computed over an empty store.
+    """
+
+    def __init__(self, server: "Server") -> None:
+        self._server = server
+
+    def startService(self) -> None:
+        """Recount from the loaded store."""
+        Service.startService(self)
+        self._server.dhcp.recount_lease_stats()
+
+
 class Server:
     """
     The composed server: the pieces L{build_service} made, kept reachable
@@ -265,6 +281,7 @@ def build_service(config: ServerConfig, *, reactor: Any, config_path: str | None
     server = Server(config, reactor, config_path, http_client_factory, stop)
     top.server = server  # type: ignore[attr-defined]
     server.lease_service.setServiceParent(top)
+    _RecountAfterLoad(server).setServiceParent(top)
     if server.ha is not None:
         server.ha.setServiceParent(top)
     for listener in server.listeners():

@@ -804,3 +804,36 @@ class HAAcceptanceTests(SynchronousTestCase):
             )
         ).ha
         self.assertEqual((ha.mode, len(ha.peers), ha.wait_backup_ack), ("passive-backup", 1, True))
+
+
+class ReplicateExpiredExtensionTests(SynchronousTestCase):
+    """The replicate-expired-leases extension key (Kea 2.2 ignores unknown HA keys)."""
+
+    def _ha(self, extra):
+        from kea_ha_tw.config.loader import parse_config
+
+        text = """{"Dhcp4": {"hooks-libraries": [
+          {"library": "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_lease_cmds.so"},
+          {"library": "/usr/lib/x86_64-linux-gnu/kea/hooks/libdhcp_ha.so",
+           "parameters": {"high-availability": [{"this-server-name": "server1",
+             "mode": "hot-standby", %s
+             "peers": [{"name": "server1", "url": "http://127.0.0.1:8001/", "role": "primary"},
+                       {"name": "server2", "url": "http://127.0.0.2:8001/", "role": "standby"}]
+          }]}}]}}""" % extra
+        return parse_config(text).ha
+
+    def test_default_on(self):
+        """Without the key, reclaimed leases are replicated (issue 4: expiry sends updates)."""
+        self.assertTrue(self._ha("").replicate_expired_leases)
+
+    def test_off(self):
+        """The key set to false turns replication off, as Kea 2.2 behaves."""
+        self.assertFalse(self._ha('"replicate-expired-leases": false,').replicate_expired_leases)
+
+    def test_wrong_type(self):
+        """A non-boolean value is a configuration error naming the key."""
+        from kea_ha_tw.errors import ConfigError
+
+        with self.assertRaises(ConfigError) as e:
+            self._ha('"replicate-expired-leases": 3,')
+        self.assertIn("replicate-expired-leases", e.exception.path)

@@ -77,7 +77,8 @@ class BuildServiceTests(SynchronousTestCase):
         """Without HA the tree is lease store, then DHCP sockets; hooks are NoHA."""
         top = build_service(parse_config(STANDALONE), reactor=MemoryUDPReactor())
         kinds = [type(c) for c in top]
-        self.assertEqual(kinds, [LeaseStoreService, DHCPListenerService])
+        self.assertEqual([k.__name__ for k in kinds],
+                         ["LeaseStoreService", "_RecountAfterLoad", "DHCPListenerService"])
         self.assertIsInstance(top.server.hooks, NoHA)
 
     def test_ha_children_and_commands(self):
@@ -85,7 +86,7 @@ class BuildServiceTests(SynchronousTestCase):
         top = build_service(parse_config(HOT_STANDBY), reactor=MemoryUDPReactor(),
                             http_client_factory=lambda reactor, peers, tls: StubTreq(None))
         kinds = [type(c).__name__ for c in top]
-        self.assertEqual(kinds, ["LeaseStoreService", "HAService",
+        self.assertEqual(kinds, ["LeaseStoreService", "_RecountAfterLoad", "HAService",
                                  "StreamServerEndpointService", "DHCPListenerService"])
         self.assertIsInstance(top.server.hooks, HAService)
         names = top.server.registry.names()
@@ -103,6 +104,23 @@ class BuildServiceTests(SynchronousTestCase):
         answer = self.successResultOf(server.registry.execute(cmd, server.context))
         self.assertEqual(answer["result"], 0)
         self.assertEqual(len(server.store.get_all()), 1)
+
+
+class LoadedStatisticsTests(SynchronousTestCase):
+    """Lease statistics reflect the leases loaded at start-up."""
+
+    def test_assigned_addresses_counted_after_load(self):
+        """A lease present when the store starts counts in subnet[1].assigned-addresses."""
+        from ipaddress import IPv4Address
+
+        from kea_ha_tw.leases.model import Lease4
+
+        top = build_service(parse_config(STANDALONE), reactor=MemoryUDPReactor())
+        top.server.store.update(Lease4(IPv4Address("192.0.2.150"), b"\xaa" * 6, None,
+                                       3600, 1795600000, 1))
+        top.startService()
+        self.addCleanup(top.stopService)
+        self.assertEqual(top.server.statistics.get("subnet[1].assigned-addresses"), 1)
 
 
 class OrderedStopTests(SynchronousTestCase):

@@ -114,6 +114,18 @@ class LoadBalancingTests(SynchronousTestCase):
         self.assertEqual(addresses(self.s1), set())
         self.assertEqual(addresses(self.s2), set())
 
+    def test_expired_lease_replicated(self):
+        """A lease reclaimed by its server reaches the partner as expired-reclaimed (state 2)."""
+        node, ack = get_lease([self.s1, self.s2], mac(9))
+        other = self.s2 if node is self.s1 else self.s1
+        held = node.store.get(ack.yiaddr)
+        node.store.update(held.evolve(cltt=held.cltt - held.valid_lft - 10))
+        node.server.lease_service.reclaim_expired_leases()
+        self.cluster.settle()
+        copy = other.store.get(ack.yiaddr, include_reclaimed=True)
+        self.assertIsNotNone(copy)
+        self.assertEqual(int(copy.state), 2)
+
     def test_partner_crash_then_unacked_clients_failover(self):
         """server2 dies: communication-recovery, then partner-down after unacked clients."""
         self.s2.crash()

@@ -67,9 +67,14 @@ HA_MT_DEFAULTS: dict[str, Any] = {
 HA_PEER_DEFAULTS: dict[str, Any] = {"auto-failover": True}
 HA_STATE_DEFAULTS: dict[str, Any] = {"pause": "never"}
 
+# Our extension: send lease4-update (state 2) / lease4-del for leases this
+# server reclaims, so partners and backups learn about expiry too.
+EXT_REPLICATE_EXPIRED = "replicate-expired-leases"
+
 # Keys the HA parser reads; any other key is ignored, as Kea 2.2 does.
 HA_KNOWN_KEYS = frozenset(
     set(HA_DEFAULTS)
+    | {EXT_REPLICATE_EXPIRED}
     | {"this-server-name", "mode", "peers", "state-machine", "multi-threading"}
     | {"trust-anchor", "cert-file", "key-file"}
 )
@@ -171,6 +176,8 @@ def parse_ha(parameters: Any, path: str, dhcp_mt_enabled: bool) -> HAConfig:
     for key in _UINT16:
         values[key] = _get_uint(c, key, p, UINT16_MAX, defaults[key])
     values["wait-backup-ack"] = _get(c, "wait-backup-ack", p, BOOL, False)
+    # Extension (Kea 2.2 ignores unknown HA keys): replicate reclaimed leases.
+    values[EXT_REPLICATE_EXPIRED] = _get(c, EXT_REPLICATE_EXPIRED, p, BOOL, True)
 
     mt_path = join_path(p, "multi-threading")
     mt = c.get("multi-threading", {})
@@ -274,6 +281,7 @@ def parse_ha(parameters: Any, path: str, dhcp_mt_enabled: bool) -> HAConfig:
         sync_timeout_ms=values["sync-timeout"],
         sync_page_limit=values["sync-page-limit"],
         wait_backup_ack=values["wait-backup-ack"],
+        replicate_expired_leases=values[EXT_REPLICATE_EXPIRED],
         require_client_certs=require_client_certs,
         restrict_commands=restrict_commands,
         tls=TLSConfig(g_ca, g_cert, g_key, require_client_certs)

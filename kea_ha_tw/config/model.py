@@ -211,6 +211,9 @@ class HAConfig:
     sync_timeout_ms: int = 60000
     sync_page_limit: int = 10000
     wait_backup_ack: bool = False
+    # Extension (key "replicate-expired-leases", ignored by Kea 2.2): send
+    # reclaimed leases to the peers; Kea 2.2 does not replicate expiry.
+    replicate_expired_leases: bool = True
     require_client_certs: bool = True
     restrict_commands: bool = False
     tls: TLSConfig | None = None

@@ -113,8 +113,12 @@ class HAService(Service):
         self.machine = HAStateMachine(ha, policy, network_state, self._inputs)
         self.machine.add_transition_listener(self._state_changed)
         if updater_factory is None:
+            from functools import partial
+
             from kea_ha_tw.ha.updates import LeaseUpdater
-            updater_factory = LeaseUpdater
+            updater_factory = partial(
+                LeaseUpdater, replicate_reclaimed=ha.replicate_expired_leases,
+                state_provider=lambda: self.machine.state)
         if sync_factory is None:
             from kea_ha_tw.ha.sync import LeaseSync
             sync_factory = LeaseSync
