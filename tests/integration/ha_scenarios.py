@@ -91,10 +91,21 @@ class HAScenarioMixin(IntegrationMixin):
         self.client = RelayClient(self.cli.name)
         self.addCleanup(self.client.close)
         self.seed = 0
+        self._t0 = time.monotonic()
+        self._steps: list[str] = []
+        self.addCleanup(self._write_steps)
         for peer in self.peers:
             peer.launch()
         for peer in self.peers:
             peer.wait_ready()
+        self.step("peers ready")
+
+    def step(self, what: str) -> None:
+        """Record that C{what} happened now (written to steps.log; shown on failure)."""
+        self._steps.append(f"{time.monotonic() - self._t0:7.2f} s  {what}")
+
+    def _write_steps(self) -> None:
+        (self.workdir / "steps.log").write_text("\n".join(self._steps) + "\n")
 
     # -- context ------------------------------------------------------------
 
@@ -108,7 +119,7 @@ class HAScenarioMixin(IntegrationMixin):
 
     def context(self, exchanges: list[Exchange] | None = None) -> str:
         """States, exchanges and logs."""
-        parts = ["states: " + self.states()]
+        parts = ["steps:\n" + "\n".join(self._steps), "states: " + self.states()]
         if exchanges is not None:
             parts.append("exchanges:\n" + describe(exchanges))
         parts.append(self.logs())
@@ -118,9 +129,10 @@ class HAScenarioMixin(IntegrationMixin):
 
     def wait_states(self, wanted: dict[HAPeer, str], timeout: float) -> None:
         """Wait (bounded) until each peer reports its wanted state."""
-        wait_for(lambda: all(p.state() == s for p, s in wanted.items()), timeout,
-                 "states " + ", ".join(f"{p.label}={s}" for p, s in wanted.items()),
+        what = "states " + ", ".join(f"{p.label}={s}" for p, s in wanted.items())
+        wait_for(lambda: all(p.state() == s for p, s in wanted.items()), timeout, what,
                  self.context)
+        self.step(what)
 
     def new_clients(self, count: int) -> list:
         """Fresh clients (never seen before in this test)."""
@@ -135,6 +147,7 @@ class HAScenarioMixin(IntegrationMixin):
         one ACK, both from C{expected(client)} (a peer).
         """
         exchanges = self.client.dora(self.new_clients(count))
+        self.step(f"{count} clients served")
         ctx = self.context(exchanges)
         for ex in exchanges:
             want = server_addr(expected(ex.client).index)
@@ -276,10 +289,12 @@ class ActivePairScenario(HAScenarioMixin):
         for victim in [p for p in self.peers if p.name in self.victims]:
             survivor = other if victim is primary else primary
             victim.stop()
+            self.step(f"{victim.label} stopped")
             self.wait_states({survivor: "partner-down"}, 10)
             ex = self.serve(lambda c: self.expected_server(c, down=victim), 6)
             victim.wipe_leases()
             victim.start()
+            self.step(f"{victim.label} started")
             self.wait_states({primary: normal, other: normal}, 25)
             self.assert_identical_leases(primary, other)
             ex = self.serve(self.expected_server, 4)
@@ -309,12 +324,14 @@ class PassiveBackupScenario(HAScenarioMixin):
         self.release_and_decline(ex, self.peers)
         down = backups[-1]
         down.stop()
+        self.step(f"{down.label} stopped")
         if self.wait_backup_ack:
             self.assert_acks_dropped(primary, "a stopped backup (connection refused)")
         else:
             ex = self.serve(lambda c: primary, 4)
             self.assert_replicated(ex, backups[:-1])
         down.start()
+        self.step(f"{down.label} started")
         self.wait_states({down: "backup"}, 20)
         ex = self.serve(lambda c: primary, 4)
         self.assert_replicated(ex, backups)
@@ -354,6 +371,7 @@ class CommunicationRecoveryScenario(ActivePairScenario):
         ex = self.serve(self.expected_server, 4)
         self.assert_replicated(ex, self.peers)
         secondary.stop()
+        self.step(f"{secondary.label} stopped")
         self.wait_states({primary: "communication-recovery"}, 10)
         clients = self.new_clients(8)
         exchanges = self.client.dora(clients, timeout=2)
@@ -369,6 +387,7 @@ class CommunicationRecoveryScenario(ActivePairScenario):
         time.sleep(1.6)
         self.assertEqual(primary.state(), "communication-recovery", self.context())
         secondary.start()
+        self.step(f"{secondary.label} started")
         self.wait_states({primary: "load-balancing", secondary: "load-balancing"}, 20)
         leases = self.assert_identical_leases(primary, secondary)
         for addr in queued:
