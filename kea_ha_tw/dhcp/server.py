@@ -246,12 +246,8 @@ class DHCPServer:
             return self._drop("DHCP4_PACKET_DROP_0003", query, mtype)
         hwaddr = query.chaddr[: min(query.hlen, 16)]
         client_id = options.get(61)
-        if client_id is not None and len(client_id) < 2:
-            # Kea: a client identifier must have at least 2 bytes.
-            return self._drop("DHCP4_PACKET_DROP_0007", query, mtype)
-        # Kea's sanity check: no hardware address at all (hlen 0) and no
-        # client id. An all-zero chaddr of hlen 6 is an address to Kea.
-        if not hwaddr and not client_id:
+        # Kea: a client id has 2+ bytes; no hwaddr (hlen 0; zeros are one) needs a client id.
+        if (client_id is not None and len(client_id) < 2) or (not hwaddr and not client_id):
             return self._drop("DHCP4_PACKET_DROP_0007", query, mtype)
         now = int(self.clock.seconds())
         try:
