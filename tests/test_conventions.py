@@ -52,6 +52,17 @@ def tree(path: str) -> ast.Module:
     return ast.parse(source(path), path)
 
 
+_NODES: dict[int, tuple[ast.Module, list[ast.AST]]] = {}
+
+
+def walk(module: ast.Module) -> list[ast.AST]:
+    """Every node of C{module}, listed once per module object."""
+    cached = _NODES.get(id(module))
+    if cached is None or cached[0] is not module:
+        cached = _NODES[id(module)] = (module, list(ast.walk(module)))
+    return cached[1]
+
+
 def src_files() -> list[str]:
     """Every module of the kea_ha_tw package."""
     return python_files("kea_ha_tw")
@@ -85,7 +96,7 @@ def at(path: str, node: ast.AST, what: str) -> str:
 def import_aliases(module: ast.Module) -> dict[str, str]:
     """Local name -> qualified name, for every import anywhere in C{module}."""
     aliases: dict[str, str] = {}
-    for node in ast.walk(module):
+    for node in walk(module):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.asname:
@@ -114,7 +125,7 @@ def imported_modules(module: ast.Module, path: str) -> Iterator[tuple[ast.AST, s
     parts = module_name(path).split(".")
     if os.path.basename(path) == "__init__.py":
         parts.append("__init__")
-    for node in ast.walk(module):
+    for node in walk(module):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield node, alias.name
@@ -147,7 +158,7 @@ def enclosing_functions(module: ast.Module) -> dict[int, str]:
 def parameter_defaults(module: ast.Module) -> set[int]:
     """id() of every node that is (inside) a parameter's default value."""
     ids: set[int] = set()
-    for node in ast.walk(module):
+    for node in walk(module):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             for default in [*node.args.defaults, *node.args.kw_defaults]:
                 if default is not None:
@@ -158,7 +169,7 @@ def parameter_defaults(module: ast.Module) -> set[int]:
 def docstring_nodes(module: ast.Module) -> set[int]:
     """id() of the docstring constants of the module, classes and functions."""
     ids = set()
-    for node in ast.walk(module):
+    for node in walk(module):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
             if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
@@ -244,7 +255,7 @@ class HeaderTests(ConventionTestCase):
 def reactor_imports(path: str, module: ast.Module) -> Iterator[tuple[ast.AST, str]]:
     """(node, function it is in) for each import of the global reactor."""
     owners = enclosing_functions(module)
-    for node in ast.walk(module):
+    for node in walk(module):
         hit = False
         if isinstance(node, ast.ImportFrom) and node.module == "twisted.internet" \
                 and node.level == 0:
@@ -298,7 +309,7 @@ class ReactorAndTimeTests(ConventionTestCase):
         def check(path: str, module: ast.Module) -> Iterator[str]:
             aliases = import_aliases(module)
             defaults = parameter_defaults(module)
-            for node in ast.walk(module):
+            for node in walk(module):
                 if not isinstance(node, (ast.Name, ast.Attribute)):
                     continue
                 name = qualified(node, aliases)
@@ -313,7 +324,7 @@ class ReactorAndTimeTests(ConventionTestCase):
         """No kea_ha_tw function takes C{reactor=None} or C{clock=None} (inject, no fallback)."""
 
         def check(path: str, module: ast.Module) -> Iterator[str]:
-            for node in ast.walk(module):
+            for node in walk(module):
                 if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     continue
                 args = node.args
@@ -366,7 +377,7 @@ class LoggingTests(ConventionTestCase):
         """No print(), stdlib logging or legacy twisted.python.log in kea_ha_tw."""
 
         def check(path: str, module: ast.Module) -> Iterator[str]:
-            for node in ast.walk(module):
+            for node in walk(module):
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
                         and node.func.id == "print":
                     yield at(path, node, "print()")
@@ -382,7 +393,7 @@ class LoggingTests(ConventionTestCase):
         """Log calls pass a PEP 3101 template, never an f-string, %, + or .format()."""
 
         def check(path: str, module: ast.Module) -> Iterator[str]:
-            for node in ast.walk(module):
+            for node in walk(module):
                 if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                         and node.func.attr in LOG_METHODS and is_logger(node.func.value)):
                     continue
@@ -417,7 +428,7 @@ PURE_MODULES = [os.path.join("kea_ha_tw", *p.split("/")) for p in (
 def banned_uses(path: str, module: ast.Module) -> Iterator[str]:
     """Banned names, klein, module-level treq calls, treq timeout= without reactor=."""
     aliases = import_aliases(module)
-    for node in ast.walk(module):
+    for node in walk(module):
         name = None
         if isinstance(node, ast.Name):
             name = node.id
@@ -430,7 +441,7 @@ def banned_uses(path: str, module: ast.Module) -> Iterator[str]:
     for node, imported in imported_modules(module, path):
         if imported == "klein" or imported.startswith("klein."):
             yield at(path, node, "klein (3.12 plain twisted.web Resource)")
-    for node in ast.walk(module):
+    for node in walk(module):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
         if node.func.attr in TREQ_VERBS and qualified(node.func.value, aliases) == "treq":
@@ -495,7 +506,7 @@ class LayeringTests(ConventionTestCase):
             if path.startswith(allowed):
                 return
             docstrings = docstring_nodes(module)
-            for node in ast.walk(module):
+            for node in walk(module):
                 if isinstance(node, ast.Constant) and node.value in labels \
                         and id(node) not in docstrings:
                     yield at(path, node, f"mode label {node.value!r} (ask the IHAModePolicy)")
@@ -538,7 +549,7 @@ class ErrorTests(ConventionTestCase):
         """kea_ha_tw never raises bare Exception (use the KeaHAError hierarchy)."""
 
         def check(path: str, module: ast.Module) -> Iterator[str]:
-            for node in ast.walk(module):
+            for node in walk(module):
                 if isinstance(node, ast.Raise) and node.exc is not None:
                     exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
                     if isinstance(exc, ast.Name) and exc.id in ("Exception", "BaseException"):
@@ -550,7 +561,7 @@ class ErrorTests(ConventionTestCase):
         """Every except Exception/BaseException/bare except re-raises or logs."""
 
         def check(path: str, module: ast.Module) -> Iterator[str]:
-            for node in ast.walk(module):
+            for node in walk(module):
                 if isinstance(node, ast.ExceptHandler) and broad_handler(node) \
                         and not handles_visibly(node):
                     yield at(path, node, "broad except that neither logs nor re-raises")
@@ -571,7 +582,7 @@ class UnitTestRulesTests(ConventionTestCase):
 
         def check(path: str, module: ast.Module) -> Iterator[str]:
             aliases = import_aliases(module)
-            for node in ast.walk(module):
+            for node in walk(module):
                 if isinstance(node, ast.Call):
                     func = node.func
                     name = func.attr if isinstance(func, ast.Attribute) else \
@@ -590,7 +601,7 @@ class UnitTestRulesTests(ConventionTestCase):
 
         def check(path: str, module: ast.Module) -> Iterator[str]:
             aliases = import_aliases(module)
-            for node in ast.walk(module):
+            for node in walk(module):
                 if isinstance(node, ast.ClassDef):
                     for base in node.bases:
                         name = qualified(base, aliases)
@@ -603,7 +614,7 @@ class UnitTestRulesTests(ConventionTestCase):
         """flushLoggedErrors() is always given the expected error type(s) (3.4)."""
 
         def check(path: str, module: ast.Module) -> Iterator[str]:
-            for node in ast.walk(module):
+            for node in walk(module):
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                         and node.func.attr == "flushLoggedErrors" and not node.args:
                     yield at(path, node, "flushLoggedErrors() without an error type")
@@ -627,7 +638,7 @@ class DocstringTests(ConventionTestCase):
         """Every test method in tests/ (unit and integration) states its intent."""
 
         def check(path: str, module: ast.Module) -> Iterator[str]:
-            for cls in ast.walk(module):
+            for cls in walk(module):
                 if isinstance(cls, ast.ClassDef):
                     for node in cls.body:
                         if is_test_method(node) and not ast.get_docstring(node):
@@ -639,7 +650,7 @@ class DocstringTests(ConventionTestCase):
         """Every public class in kea_ha_tw (nested ones included) has a docstring."""
 
         def check(path: str, module: ast.Module) -> Iterator[str]:
-            for node in ast.walk(module):
+            for node in walk(module):
                 if isinstance(node, ast.ClassDef) and not node.name.startswith("_") \
                         and not ast.get_docstring(node):
                     yield at(path, node, f"class {node.name} has no docstring")
@@ -701,7 +712,7 @@ class ScannerTests(SynchronousTestCase):
                            "def f(w=pc):\n    dt.datetime.now()\n")
         aliases = import_aliases(module)
         defaults = parameter_defaults(module)
-        names = {(qualified(n, aliases), id(n) in defaults) for n in ast.walk(module)
+        names = {(qualified(n, aliases), id(n) in defaults) for n in walk(module)
                  if isinstance(n, (ast.Name, ast.Attribute)) and qualified(n, aliases)}
         self.assertIn(("time.perf_counter", True), names)
         self.assertIn(("datetime.datetime.now", False), names)
@@ -723,7 +734,7 @@ class ScannerTests(SynchronousTestCase):
             "try:\n    f()\nexcept Exception:\n    d.errback(Failure())\n"
             "try:\n    f()\nexcept ValueError:\n    pass\n"
         )
-        handlers = [n for n in ast.walk(module) if isinstance(n, ast.ExceptHandler)]
+        handlers = [n for n in walk(module) if isinstance(n, ast.ExceptHandler)]
         self.assertEqual([broad_handler(h) for h in handlers], [True] * 5 + [False])
         self.assertEqual([handles_visibly(h) for h in handlers[:5]],
                          [False, False, True, True, True])
