@@ -244,6 +244,12 @@ def _reload_on_signal(case):
                           install=lambda signum, handler: None, call_soon=lambda *a: None)
 
 
+def _recount_after_load(case):
+    from kea_ha_tw.service import _RecountAfterLoad
+
+    return _RecountAfterLoad(None)
+
+
 def _built_server(case):
     """The whole service tree for a minimal standalone configuration."""
     from kea_ha_tw.config.model import LeaseDatabaseConfig, ServerConfig
@@ -306,6 +312,7 @@ TABLE: list[tuple[InterfaceClass, Factory]] = [
     (IService, _ordered_multi_service),
     (IServiceCollection, _ordered_multi_service),
     (IService, _reload_on_signal),
+    (IService, _recount_after_load),
 ]
 
 # Interfaces a class inherits from Twisted that are Twisted's own business
