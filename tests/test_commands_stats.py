@@ -9,6 +9,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.commands_support import CommandHarness
+from tests.test_stats import set_time_zone
 
 #: "2026-11-25 09:54:44.000000": the harness clock in Kea's sample format.
 STAMP = "2026-11-25 09:54:44.000000"
@@ -43,6 +44,8 @@ class StatisticCommandTests(SynchronousTestCase):
     """The statistic commands over a Statistics object."""
 
     def setUp(self):
+        # Kea prints sample times in local time; the captured texts are UTC.
+        set_time_zone(self, "UTC")
         self.h = CommandHarness(self)
         self.h.statistics.set("pkt4-received", 7)
 
