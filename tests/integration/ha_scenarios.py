@@ -18,6 +18,8 @@ primary ACKs (C{wait-backup-ack} false) or drops every ACK (true).
 
 from __future__ import annotations
 
+import calendar
+import json
 import os
 import time
 
@@ -32,8 +34,12 @@ from tests.integration.ha_lab import (
 
 NORMAL = {"hot-standby": "hot-standby", "load-balancing": "load-balancing"}
 REPLICATION_S = 2.0
-LEASE_FIELDS = ("ip-address", "hw-address", "client-id", "subnet-id", "valid-lft", "cltt",
-                "state", "hostname", "fqdn-fwd", "fqdn-rev")
+# The keys of status-get's "remote" part and of ha-heartbeat's arguments in
+# Kea 2.2 (reference sections 3.13 and 3.1).
+REMOTE_KEYS = {"age", "analyzed-packets", "communication-interrupted", "connecting-clients",
+               "in-touch", "last-scopes", "last-state", "role", "unacked-clients",
+               "unacked-clients-left"}
+HEARTBEAT_KEYS = {"date-time", "scopes", "state", "unsent-update-count"}
 
 
 def _unlink(path: str) -> None:
@@ -43,9 +49,9 @@ def _unlink(path: str) -> None:
         pass
 
 
-def lease_view(lease: dict) -> tuple:
-    """The fields two peers' copies of one lease must agree on."""
-    return tuple(lease.get(f) for f in LEASE_FIELDS)
+def lease_view(lease: dict) -> str:
+    """One lease as lease4-get-all lists it, every field (two peers' copies must be equal)."""
+    return json.dumps(lease, sort_keys=True)
 
 
 class HAScenarioMixin(IntegrationMixin):
@@ -238,6 +244,7 @@ class ActivePairScenario(HAScenarioMixin):
     """
 
     victims: tuple[str, ...] = ("server1", "server2")
+    maintenance = False
 
     def expected_server(self, client, down: HAPeer | None = None) -> HAPeer:
         """The peer that must answer C{client} (the survivor while one is down)."""
@@ -271,6 +278,20 @@ class ActivePairScenario(HAScenarioMixin):
             self.assertEqual(local["role"], peer.role, f"{peer.label}: {section}")
             self.assertTrue(remote["in-touch"], f"{peer.label}: {section}")
             self.assertFalse(remote["communication-interrupted"], f"{peer.label}: {section}")
+            self.assertEqual(set(remote), REMOTE_KEYS, f"{peer.label}: {section}")
+            self.assert_heartbeat_shape(peer, normal)
+
+    def assert_heartbeat_shape(self, peer: HAPeer, state: str) -> None:
+        """ha-heartbeat as Kea answers it: keys, RFC 1123 GMT date-time near now, sorted scopes."""
+        answer = peer.command("ha-heartbeat")
+        self.assertEqual((answer["result"], answer.get("text")), (0, "HA peer status returned."))
+        args = answer["arguments"]
+        self.assertEqual(set(args), HEARTBEAT_KEYS, f"{peer.label}: {answer}")
+        self.assertEqual(args["state"], state)
+        when = calendar.timegm(time.strptime(args["date-time"], "%a, %d %b %Y %H:%M:%S GMT"))
+        self.assertLess(abs(when - time.time()), 5, f"{peer.label}: {answer}")
+        self.assertEqual(args["scopes"], sorted(args["scopes"]))
+        self.assertIsInstance(args["unsent-update-count"], int)
 
     def test_pair(self):
         """
@@ -286,6 +307,8 @@ class ActivePairScenario(HAScenarioMixin):
         ex = self.serve(self.expected_server, 8)
         self.assert_replicated(ex, self.peers)
         self.release_and_decline(ex, self.peers)
+        if self.maintenance:
+            self.maintenance_round_trip()
         for victim in [p for p in self.peers if p.name in self.victims]:
             survivor = other if victim is primary else primary
             victim.stop()
@@ -300,6 +323,32 @@ class ActivePairScenario(HAScenarioMixin):
             ex = self.serve(self.expected_server, 4)
             self.assert_replicated(ex, self.peers)
         self.assert_identical_leases(primary, other)
+
+
+    def maintenance_round_trip(self) -> None:
+        """
+        For each peer: C{ha-maintenance-start} on it puts it in
+        partner-in-maintenance and its partner (told by
+        C{ha-maintenance-notify}) in in-maintenance; it then answers every
+        client, the updates still reach the partner; C{ha-maintenance-cancel}
+        brings both back to the normal state.
+        """
+        normal = NORMAL[self.mode]
+        for starter in self.peers:
+            partner = self.peers[1] if starter is self.peers[0] else self.peers[0]
+            answer = starter.command("ha-maintenance-start")
+            self.assertEqual(answer, {
+                "result": 0,
+                "text": "Server is now in the partner-in-maintenance state and its partner is"
+                        " in-maintenance state. The partner can be now safely shut down."},
+                self.context())
+            self.wait_states({starter: "partner-in-maintenance", partner: "in-maintenance"}, 5)
+            ex = self.serve(lambda c, s=starter: s, 4)
+            self.assert_replicated(ex, self.peers)
+            answer = starter.command("ha-maintenance-cancel")
+            self.assertEqual(answer, {"result": 0,
+                                      "text": "Server maintenance successfully canceled."})
+            self.wait_states({starter: normal, partner: normal}, 10)
 
 
 class PassiveBackupScenario(HAScenarioMixin):

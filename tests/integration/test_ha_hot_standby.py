@@ -2,7 +2,8 @@
 Issue 4, integration: a hot-standby pair of real Kea 2.2 and/or ours in
 namespaces (see L{tests.integration.ha_scenarios.ActivePairScenario}).
 Kea with Kea proves the scenario; then ours as primary, ours as standby,
-and ours with ours.
+and ours with ours.  The pairs on the HA dedicated listener also go through
+maintenance (ha-maintenance-start / -cancel on each peer in turn).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from tests.integration.ha_scenarios import ActivePairScenario
 
 class _HotStandby(ActivePairScenario):
     mode = "hot-standby"
+    maintenance = True
 
 
 class KeaPrimaryKeaStandbyTests(_HotStandby, TestCase):
@@ -44,7 +46,11 @@ class OursPrimaryOursStandbyTests(_HotStandby, TestCase):
 # and restarted: its agent stays up and answers "unable to forward" meanwhile.
 
 
-class KeaViaAgentPairTests(_HotStandby, TestCase):
+class _HotStandbyViaAgent(_HotStandby):
+    maintenance = False
+
+
+class KeaViaAgentPairTests(_HotStandbyViaAgent, TestCase):
     """Kea primary and Kea standby, each behind kea-ctrl-agent (the oracle for section 8.3)."""
 
     kinds = ("kea", "kea")
@@ -52,7 +58,7 @@ class KeaViaAgentPairTests(_HotStandby, TestCase):
     victims = ("server2",)
 
 
-class OursPrimaryKeaAgentStandbyTests(_HotStandby, TestCase):
+class OursPrimaryKeaAgentStandbyTests(_HotStandbyViaAgent, TestCase):
     """Ours primary, Kea standby behind kea-ctrl-agent (ours sends "service", gets lists)."""
 
     kinds = ("ours", "kea")
@@ -60,7 +66,7 @@ class OursPrimaryKeaAgentStandbyTests(_HotStandby, TestCase):
     victims = ("server2",)
 
 
-class KeaAgentPrimaryOursStandbyTests(_HotStandby, TestCase):
+class KeaAgentPrimaryOursStandbyTests(_HotStandbyViaAgent, TestCase):
     """Kea primary behind kea-ctrl-agent, ours standby."""
 
     kinds = ("kea", "ours")
