@@ -35,6 +35,11 @@ from kea_ha_tw.dhcp.packet import (
     MessageType,
 )
 from kea_ha_tw.dhcp.replies import ReplyBuilder, process_hostname
+from kea_ha_tw.dhcp.server_stats import (
+    GLOBAL_STATISTICS,
+    SUBNET_STATISTICS,
+    ServerStatistics,
+)
 from kea_ha_tw.errors import LeaseStoreError
 from kea_ha_tw.leases.model import Lease4, LeaseState
 
@@ -49,41 +54,7 @@ _RECEIVED_STAT = {
     7: "pkt4-release-received",
     8: "pkt4-inform-received",
 }
-_SENT_STAT = {b"\x02": "pkt4-offer-sent", b"\x05": "pkt4-ack-sent", b"\x06": "pkt4-nak-sent"}
 _ACCEPTED_TYPES = frozenset((1, 3, 4, 7, 8))
-
-#: Statistics Kea 2.2 sets to zero when the server starts (dhcp4_srv.cc).
-GLOBAL_STATISTICS = (
-    "pkt4-received", "pkt4-discover-received", "pkt4-offer-received",
-    "pkt4-request-received", "pkt4-ack-received", "pkt4-nak-received",
-    "pkt4-release-received", "pkt4-decline-received", "pkt4-inform-received",
-    "pkt4-unknown-received", "pkt4-sent", "pkt4-offer-sent", "pkt4-ack-sent",
-    "pkt4-nak-sent", "pkt4-parse-failed", "pkt4-receive-drop",
-    "v4-allocation-fail", "v4-allocation-fail-shared-network", "v4-allocation-fail-subnet",
-    "v4-allocation-fail-no-pools", "v4-allocation-fail-classes", "v4-reservation-conflicts",
-    "cumulative-assigned-addresses", "declined-addresses", "reclaimed-declined-addresses",
-    "reclaimed-leases",
-)
-#: Per-subnet statistics (``subnet[ID].<name>``) Kea 2.2 creates at start.
-SUBNET_STATISTICS = (
-    "total-addresses", "assigned-addresses", "cumulative-assigned-addresses",
-    "declined-addresses", "reclaimed-declined-addresses", "reclaimed-leases",
-    "v4-reservation-conflicts",
-)
-
-
-class _SubnetStatNames:
-    """The per-subnet statistic names, built once."""
-
-    __slots__ = ("assigned", "declined", "cumulative", "reclaimed", "reclaimed_declined")
-
-    def __init__(self, subnet_id: int) -> None:
-        prefix = f"subnet[{subnet_id}]."
-        self.assigned = prefix + "assigned-addresses"
-        self.declined = prefix + "declined-addresses"
-        self.cumulative = prefix + "cumulative-assigned-addresses"
-        self.reclaimed = prefix + "reclaimed-leases"
-        self.reclaimed_declined = prefix + "reclaimed-declined-addresses"
 
 
 def _generate_hostname(client: Client, alloc: Allocation) -> Lease4:
@@ -139,59 +110,21 @@ class DHCPServer:
         self._cacheable = not any(s.client_class for s in self.engine.subnets)
         self._relay_cache: dict[int, SubnetPlan | None] = {}
         self._iface_cache: dict[str, SubnetPlan | None] = {}
-        self._names = {s.id: _SubnetStatNames(s.id) for s in self.engine.subnets}
-        self._init_statistics()
+        self.counters = ServerStatistics(stats, store, self.engine.subnets)
 
-    # -- statistics ----------------------------------------------------------
-
-    def _init_statistics(self) -> None:
-        st = self.stats
-        for name in GLOBAL_STATISTICS:
-            if st.get(name) is None:
-                st.set(name, 0)
-        for s in self.engine.subnets:
-            for name in SUBNET_STATISTICS:
-                key = f"subnet[{s.id}].{name}"
-                if st.get(key) is None:
-                    st.set(key, 0)
-            st.set(f"subnet[{s.id}].total-addresses", s.total_addresses)
-        self.recount_lease_stats()
+    # -- statistics (kept in L{ServerStatistics}) ------------------------------
 
     def recount_lease_stats(self) -> None:
-        """
-        Kea's C{recountLeaseStats4}: per-subnet assigned and declined
-        counts (declined leases also count as assigned) and the global
-        declined count, from the store. Call it after the store is loaded.
-        """
-        total_declined = 0
-        for s in self.engine.subnets:
-            total_declined += self._refresh_subnet(s.id)
-        self.stats.set("declined-addresses", total_declined)
-
-    def _refresh_subnet(self, subnet_id: int) -> int:
-        # ILeaseStore.subnet_counts is Kea's pair: assigned counts declined leases too.
-        assigned, declined = self.store.subnet_counts(subnet_id)
-        names = self._names.get(subnet_id)
-        if names is None:
-            names = self._names[subnet_id] = _SubnetStatNames(subnet_id)
-        self.stats.set(names.assigned, assigned)
-        self.stats.set(names.declined, declined)
-        return declined
+        """Kea's C{recountLeaseStats4}; call it after the store is loaded."""
+        self.counters.recount()
 
     def count_parse_failure(self) -> None:
         """A datagram that did not decode: Kea counts received, parse-failed and drop."""
-        add = self.stats.add
-        add("pkt4-received")
-        add("pkt4-parse-failed")
-        add("pkt4-receive-drop")
+        self.counters.count_parse_failure()
 
     def count_sent(self, reply: DHCPPacket) -> None:
         """Count a reply that went out (called by the protocol after sending)."""
-        add = self.stats.add
-        add("pkt4-sent")
-        name = _SENT_STAT.get(reply.options.get(53))
-        if name is not None:
-            add(name)
+        self.counters.count_sent(reply)
 
     # -- local addresses -------------------------------------------------------
 
@@ -348,21 +281,11 @@ class DHCPServer:
         alloc = self.engine.offer(self.store, subnet, client, req, now, reservation)
         if alloc.lease is None:
             if alloc.allocation_failed:
-                self._count_allocation_failure(subnet.id, classes)
+                self.counters.count_allocation_failure(subnet.id, classes)
             return None
         if client.hostname == ".":
             _generate_hostname(client, alloc)
         return self.replies.lease_reply(MessageType.OFFER, query, iface, subnet, alloc, client)
-
-    def _count_allocation_failure(self, subnet_id: int, classes) -> None:
-        add = self.stats.add
-        add("v4-allocation-fail")
-        add(f"subnet[{subnet_id}].v4-allocation-fail")
-        add("v4-allocation-fail-subnet")
-        add(f"subnet[{subnet_id}].v4-allocation-fail-subnet")
-        if classes:
-            add("v4-allocation-fail-classes")
-            add(f"subnet[{subnet_id}].v4-allocation-fail-classes")
 
     # -- REQUEST ---------------------------------------------------------------
 
@@ -394,7 +317,7 @@ class DHCPServer:
         lease = alloc.lease
         if lease is None:
             if alloc.allocation_failed:
-                self._count_allocation_failure(subnet.id, classes)
+                self.counters.count_allocation_failure(subnet.id, classes)
             if alloc.unknown_requested and subnet.pool_of(req) is None:
                 self._log.debug("requested {address} is not ours",
                                 msg_id="DHCP4_UNKNOWN_ADDRESS_REQUESTED",
@@ -409,7 +332,6 @@ class DHCPServer:
 
     def _store_allocation(self, subnet: SubnetPlan, alloc: Allocation, now: int) -> list[Lease4]:
         store = self.store
-        stats = self.stats
         lease = alloc.lease
         deleted = []
         old = alloc.old_lease
@@ -417,41 +339,24 @@ class DHCPServer:
             if store.delete(old.address):
                 deleted.append(old)
             if old.subnet_id != subnet.id:
-                self._refresh_subnet(old.subnet_id)
+                self.counters.refresh_subnet(old.subnet_id)
         store.update(lease)
         reused = alloc.reused
         if reused is not None:
-            self._count_reclaimed(reused)
+            self.counters.count_reclaimed(reused)
         fresh = True
         prev = alloc.previous
         if alloc.renewed and prev is not None:
             if prev.state == LeaseState.EXPIRED_RECLAIMED:
                 pass
             elif kea_expired(prev, now):
-                self._count_reclaimed(prev)
+                self.counters.count_reclaimed(prev)
             else:
                 fresh = False
         if fresh:
-            stats.add("cumulative-assigned-addresses")
-            stats.add(self._names[subnet.id].cumulative)
-        self._refresh_subnet(subnet.id)
+            self.counters.count_assigned(subnet.id)
+        self.counters.refresh_subnet(subnet.id)
         return deleted
-
-    def _count_reclaimed(self, lease: Lease4) -> None:
-        add = self.stats.add
-        prefix = f"subnet[{lease.subnet_id}]."
-        add("reclaimed-leases")
-        add(prefix + "reclaimed-leases")
-        if lease.state == LeaseState.DECLINED:
-            add("reclaimed-declined-addresses")
-            add(prefix + "reclaimed-declined-addresses")
-            self._refresh_global_declined()
-
-    def _refresh_global_declined(self) -> None:
-        total = 0
-        for s in self.engine.subnets:
-            total += self.store.subnet_counts(s.id)[1]
-        self.stats.set("declined-addresses", total)
 
     def _commit(self, query, reply, leases, deleted) -> DHCPPacket | Deferred | None:
         """
@@ -497,7 +402,7 @@ class DHCPServer:
                             msg_id="DHCP4_RELEASE_FAIL_WRONG_CLIENT", address=str(address))
         elif self.store.delete(address):
             deleted.append(lease)
-            self._refresh_subnet(lease.subnet_id)
+            self.counters.refresh_subnet(lease.subnet_id)
             self._log.info("released {address}", msg_id="DHCP4_RELEASE", address=str(address))
         return self._commit(query, None, [], deleted)
 
@@ -520,7 +425,7 @@ class DHCPServer:
                 hwaddr=b"", client_id=None, cltt=now, hostname="", fqdn_fwd=False,
                 fqdn_rev=False, state=LeaseState.DECLINED, valid_lft=self._probation)
             self.store.update(declined)
-            self._refresh_subnet(lease.subnet_id)
+            self.counters.refresh_subnet(lease.subnet_id)
             self.stats.add("declined-addresses")
             leases.append(declined)
             self._log.info("{address} declined, probation {seconds} s",

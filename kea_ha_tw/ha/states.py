@@ -226,6 +226,11 @@ _SYNC_WORTHY = frozenset({
 
 
 def decide(current: HAState, partner: HAState | None, facts: Facts, policy) -> _Decision:
+    """
+    One run of Kea 2.2's handler for C{current}: the next state and the
+    action to start (sync, backlog replay) given C{partner}'s last
+    reported state (None before any heartbeat) and C{facts}.
+    """
     if current in (S.TERMINATED, S.BACKUP, S.PASSIVE_BACKUP, S.IN_MAINTENANCE):
         return current, None
     if current is S.PARTNER_IN_MAINTENANCE:
