@@ -15,7 +15,7 @@ Events without a C{msg_id} are written without one.
 from __future__ import annotations
 
 import sys
-from datetime import datetime, UTC
+from datetime import datetime, tzinfo
 from typing import IO, Any
 
 from twisted.logger import FileLogObserver, LogLevel, formatEvent
@@ -29,10 +29,13 @@ _LEVELS = {
 }
 
 
-def format_kea_line(event: dict[str, Any]) -> str | None:
-    """One Kea-style line for C{event} (with a trailing newline)."""
+def format_kea_line(event: dict[str, Any], tz: tzinfo | None = None) -> str | None:
+    """
+    One Kea-style line for C{event} (with a trailing newline). Times are
+    local, as Kea writes them, unless C{tz} is given.
+    """
     when = event.get("log_time")
-    stamp = (datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    stamp = (datetime.fromtimestamp(when, tz).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
              if when is not None else "-")
     level = _LEVELS.get(event.get("log_level"), "INFO ")
     namespace = str(event.get("log_namespace", "-")).replace("kea_ha_tw", "kea-ha-tw", 1)
