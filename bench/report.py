@@ -189,7 +189,10 @@ def build_summary(results: dict) -> dict[str, dict]:
 
 
 def plot(results: dict, path: str) -> None:
-    """Rate offered vs % lost, one panel per mode, every trial of every round."""
+    """
+    Offered rate vs % lost, one panel per mode: every trial of every round
+    as a point, and each implementation's median max rate as a dashed line.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -198,29 +201,42 @@ def plot(results: dict, path: str) -> None:
     modes = [m for m in MODES if any(n.startswith(m + "/") for n in results.get("scenarios", {}))]
     if not modes:
         return
-    fig, axes = plt.subplots(1, len(modes), figsize=(5 * len(modes), 4.2), squeeze=False)
-    for ax, mode in zip(axes[0], modes, strict=True):
-        for name, data in sorted(results["scenarios"].items()):
-            if not name.startswith(mode + "/"):
+    summary = build_summary(results)
+    cols = min(2, len(modes))
+    rows = (len(modes) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 4.6 * rows), squeeze=False)
+    markers = "osD^vP"
+    for ax, mode in zip(axes.flat, modes, strict=False):
+        names = sorted(n for n in results["scenarios"] if n.startswith(mode + "/"))
+        for k, name in enumerate(names):
+            data = results["scenarios"][name]
+            pts = [(t["rate"], t["loss"] * 100) for r in data.get("rounds", [])
+                   for t in r["search"].get("trials", [])]
+            if not pts:
                 continue
-            pts = sorted((t["rate"], t["loss"] * 100) for r in data.get("rounds", [])
-                         for t in r["search"].get("trials", []))
-            if pts:
-                xs, ys = zip(*pts, strict=True)
-                ax.plot(xs, ys, marker="o", linestyle="-", label=name.split("/", 1)[1])
+            xs, ys = zip(*pts, strict=True)
+            impl = name.split("/", 1)[1]
+            best = summary.get(name, {}).get("max_rate")
+            line = ax.scatter(xs, ys, marker=markers[k % len(markers)], alpha=0.75,
+                              label=f"{impl} (max {best:.0f}/s)" if best else impl)
+            if best:
+                ax.axvline(best, color=line.get_facecolor()[0], linestyle=":", linewidth=1.2)
         ax.axhline(2.5, color="grey", linestyle="--", linewidth=1)
         ax.set_title(mode)
         ax.set_xscale("log")
-        ax.set_xlabel("offered DORA/s")
-        ax.set_ylabel("% DISCOVERs without ACK")
-        ax.set_ylim(-2, 100)
+        ax.set_xlabel("offered DORA/s (perfdhcp -r)")
+        ax.set_ylabel("% DISCOVERs without an ACK")
+        ax.set_ylim(-3, 100)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left")
+    for ax in list(axes.flat)[len(modes):]:
+        ax.set_visible(False)
     meta = results.get("meta", {})
-    fig.suptitle(f"kea-ha-tw vs Kea 2.2: {meta.get('run_id', '')}, {meta.get('cpu', '')}, "
-                 f"nproc {meta.get('nproc', '')}", fontsize=10)
+    fig.suptitle(f"kea-ha-tw vs Kea 2.2, run {meta.get('run_id', '')}: {meta.get('cpu', '')}, "
+                 f"nproc {meta.get('nproc', '')}, {meta.get('rounds', '')} rounds "
+                 f"(dotted: median max rate at ≤ 2.5 % lost)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
 
 
