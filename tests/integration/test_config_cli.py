@@ -15,58 +15,14 @@ import json
 
 from twisted.trial.unittest import TestCase
 
+from tests.configs import SEED_TEXT
 from tests.integration.base import SKIP, IntegrationMixin
 from tests.integration.configs import derive, direct_config
 from tests.integration.procs import KeaServer, Proc, TwistdServer, tail
 
-# The passive-backup example of the issue's seed (Kea ARM, hooks-ha.rst),
-# exactly as printed there, wrapped in { } as a file: note the extraneous
-# comma after the pool, which Kea 2.2 accepts with a warning.
-SEED_EXAMPLE = """{
-"Dhcp4": {
- "hooks-libraries": [{
- "library": "/usr/lib/kea/hooks/libdhcp_lease_cmds.so",
- "parameters": { }
- }, {
- "library": "/usr/lib/kea/hooks/libdhcp_ha.so",
- "parameters": {
- "high-availability": [{
- "this-server-name": "server1",
- "mode": "passive-backup",
- "wait-backup-ack": true,
- "peers": [{
- "name": "server1",
- "url": "http://192.168.56.33:8000/",
- "role": "primary"
- }, {
- "name": "server2",
- "url": "http://192.168.56.66:8000/",
- "role": "backup"
- }, {
- "name": "server3",
- "url": "http://192.168.56.99:8000/",
- "role": "backup"
- }]
- }]
- }
- }],
-
- "subnet4": [{
- "subnet": "192.0.3.0/24",
- "pools": [{
- "pool": "192.0.3.100 - 192.0.3.250",
- }],
-
- "option-data": [{
- "name": "routers",
- "data": "192.0.3.1"
- }],
-
- "relay": { "ip-address": "10.1.2.3" }
- }]
- }
-}
-"""
+# The passive-backup example of the issue's seed, exactly as printed there
+# (with its extraneous comma), wrapped in { } as a file.
+SEED_EXAMPLE = SEED_TEXT
 
 
 def _kea_hooks_dir() -> str:
