@@ -69,9 +69,15 @@ def pools_for(mode: str) -> list[dict]:
     return [{"pool": f"{NET_PREFIX}.100 - {NET_PREFIX}.199"}]
 
 
-def ha_map(this: str, mode: str, peers: list[PeerSpec], wait_backup_ack: bool | None = None,
-           timers: dict | None = None, extra: dict | None = None,
-           listener: bool = True) -> dict:
+def ha_map(
+    this: str,
+    mode: str,
+    peers: list[PeerSpec],
+    wait_backup_ack: bool | None = None,
+    timers: dict | None = None,
+    extra: dict | None = None,
+    listener: bool = True,
+) -> dict:
     """
     The single C{high-availability} relationship map; with C{listener}
     false, HA multi-threading (and so the dedicated listener) stays off.
@@ -83,8 +89,10 @@ def ha_map(this: str, mode: str, peers: list[PeerSpec], wait_backup_ack: bool | 
         ha["wait-backup-ack"] = wait_backup_ack
     if listener:
         ha["multi-threading"] = {
-            "enable-multi-threading": True, "http-dedicated-listener": True,
-            "http-listener-threads": 2, "http-client-threads": 2,
+            "enable-multi-threading": True,
+            "http-dedicated-listener": True,
+            "http-listener-threads": 2,
+            "http-client-threads": 2,
         }
     ha["peers"] = [{"name": p.name, "url": p.url, "role": p.role} for p in peers]
     if extra:
@@ -92,9 +100,16 @@ def ha_map(this: str, mode: str, peers: list[PeerSpec], wait_backup_ack: bool | 
     return ha
 
 
-def ha_config(this: str, mode: str, peers: list[PeerSpec], lease_file: str,
-              wait_backup_ack: bool | None = None, timers: dict | None = None,
-              extra: dict | None = None, control_socket: str | None = None) -> dict:
+def ha_config(
+    this: str,
+    mode: str,
+    peers: list[PeerSpec],
+    lease_file: str,
+    wait_backup_ack: bool | None = None,
+    timers: dict | None = None,
+    extra: dict | None = None,
+    control_socket: str | None = None,
+) -> dict:
     """
     The whole Kea C{Dhcp4} document of peer C{this}.
 
@@ -107,31 +122,53 @@ def ha_config(this: str, mode: str, peers: list[PeerSpec], lease_file: str,
         "Dhcp4": {
             "interfaces-config": {"interfaces": ["s0"], "dhcp-socket-type": "raw"},
             "multi-threading": {
-                "enable-multi-threading": True, "thread-pool-size": 2, "packet-queue-size": 64,
+                "enable-multi-threading": True,
+                "thread-pool-size": 2,
+                "packet-queue-size": 64,
             },
             "lease-database": {
-                "type": "memfile", "persist": True, "name": lease_file, "lfc-interval": 0,
+                "type": "memfile",
+                "persist": True,
+                "name": lease_file,
+                "lfc-interval": 0,
             },
             "valid-lifetime": VALID_LIFETIME,
             "renew-timer": VALID_LIFETIME // 4,
             "rebind-timer": VALID_LIFETIME // 2,
             "hooks-libraries": [
                 {"library": LEASE_CMDS},
-                {"library": LIBDHCP_HA, "parameters": {"high-availability": [
-                    ha_map(this, mode, peers, wait_backup_ack, timers, extra,
-                           listener=control_socket is None)]}},
+                {
+                    "library": LIBDHCP_HA,
+                    "parameters": {
+                        "high-availability": [
+                            ha_map(
+                                this,
+                                mode,
+                                peers,
+                                wait_backup_ack,
+                                timers,
+                                extra,
+                                listener=control_socket is None,
+                            )
+                        ]
+                    },
+                },
             ],
-            "subnet4": [{
-                "id": 1,
-                "subnet": f"{NET_PREFIX}.0/24",
-                "pools": pools_for(mode),
-                "option-data": [{"name": "routers", "data": f"{NET_PREFIX}.254"}],
-            }],
-            "loggers": [{
-                "name": "kea-dhcp4",
-                "output_options": [{"output": "stdout"}],
-                "severity": "INFO",
-            }],
+            "subnet4": [
+                {
+                    "id": 1,
+                    "subnet": f"{NET_PREFIX}.0/24",
+                    "pools": pools_for(mode),
+                    "option-data": [{"name": "routers", "data": f"{NET_PREFIX}.254"}],
+                }
+            ],
+            "loggers": [
+                {
+                    "name": "kea-dhcp4",
+                    "output_options": [{"output": "stdout"}],
+                    "severity": "INFO",
+                }
+            ],
         }
     }
     if control_socket is not None:
@@ -149,11 +186,13 @@ def agent_config(host: str, port: int, control_socket: str) -> dict:
             "control-sockets": {
                 "dhcp4": {"socket-type": "unix", "socket-name": control_socket},
             },
-            "loggers": [{
-                "name": "kea-ctrl-agent",
-                "output_options": [{"output": "stdout"}],
-                "severity": "INFO",
-            }],
+            "loggers": [
+                {
+                    "name": "kea-ctrl-agent",
+                    "output_options": [{"output": "stdout"}],
+                    "severity": "INFO",
+                }
+            ],
         }
     }
 

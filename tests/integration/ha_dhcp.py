@@ -24,6 +24,7 @@ DISCOVER, OFFER, REQUEST, DECLINE, ACK, NAK, RELEASE = 1, 2, 3, 4, 5, 6, 7
 _COOKIE = b"\x63\x82\x53\x63"
 
 # RFC 3074 section 6 mixing table (as given in the reference, section 6.2).
+# fmt: off
 _MIXING = [
     251, 175, 119, 215, 81, 14, 79, 191, 103, 49, 181, 143, 186, 157, 0, 232, 31, 32, 55, 60,
     152, 58, 17, 237, 174, 70, 160, 144, 220, 90, 57, 223, 59, 3, 18, 140, 111, 166, 203, 196,
@@ -39,6 +40,7 @@ _MIXING = [
     54, 202, 125, 188, 213, 96, 235, 136, 208, 162, 129, 190, 132, 156, 38, 47, 1, 7, 254, 24,
     4, 216, 131, 89, 21, 28, 133, 37, 153, 149, 80, 170, 68, 6, 169, 234, 151,
 ]
+# fmt: on
 
 
 def lb_hash(key: bytes) -> int:
@@ -94,7 +96,7 @@ def balanced_clients(count_each: int, seed: int) -> list[ClientSpec]:
             if len(got[c.lb_owner()]) < count_each:
                 got[c.lb_owner()].append(c)
         n += 1
-    return [c for pair in zip(got["primary"], got["secondary"]) for c in pair]
+    return [c for pair in zip(got["primary"], got["secondary"], strict=True) for c in pair]
 
 
 @dataclass
@@ -120,14 +122,32 @@ class Exchange:
     requested_from: str | None = None
 
 
-def build_query(kind: int, xid: int, client: ClientSpec, giaddr: str,
-                requested: str | None = None, server_id: str | None = None,
-                ciaddr: str = "0.0.0.0") -> bytes:
+def build_query(
+    kind: int,
+    xid: int,
+    client: ClientSpec,
+    giaddr: str,
+    requested: str | None = None,
+    server_id: str | None = None,
+    ciaddr: str = "0.0.0.0",
+) -> bytes:
     """A relayed BOOTREQUEST (hops 1, giaddr set) of DHCP message type C{kind}."""
     header = struct.pack(
-        "!BBBBIHH4s4s4s4s16s64s128s", 1, 1, 6, 1, xid, 0, 0,
-        socket.inet_aton(ciaddr), b"\0" * 4, b"\0" * 4, socket.inet_aton(giaddr),
-        client.chaddr.ljust(16, b"\0"), b"", b"",
+        "!BBBBIHH4s4s4s4s16s64s128s",
+        1,
+        1,
+        6,
+        1,
+        xid,
+        0,
+        0,
+        socket.inet_aton(ciaddr),
+        b"\0" * 4,
+        b"\0" * 4,
+        socket.inet_aton(giaddr),
+        client.chaddr.ljust(16, b"\0"),
+        b"",
+        b"",
     )
     opts = bytearray(_COOKIE)
     opts += bytes([53, 1, kind])
@@ -159,7 +179,7 @@ def parse_reply(data: bytes) -> tuple[int, int, str, dict[int, bytes]] | None:
         if i + 1 >= len(data):
             break
         length = data[i + 1]
-        opts[code] = data[i + 2:i + 2 + length]
+        opts[code] = data[i + 2 : i + 2 + length]
         i += 2 + length
     if 53 not in opts or len(opts[53]) != 1:
         return None
@@ -226,8 +246,13 @@ class RelayClient:
                 elif kind == NAK:
                     ex.naks.append(reply)
 
-    def dora(self, clients: list[ClientSpec], timeout: float = 4.0, settle: float = 0.3,
-             expect_ack: bool = True) -> list[Exchange]:
+    def dora(
+        self,
+        clients: list[ClientSpec],
+        timeout: float = 4.0,
+        settle: float = 0.3,
+        expect_ack: bool = True,
+    ) -> list[Exchange]:
         """
         DISCOVER for every client, then REQUEST the first OFFER each got
         (to the server that offered it).  Waits at most C{timeout} s per
@@ -250,8 +275,16 @@ class RelayClient:
                 continue
             first = ex.offers[0]
             ex.requested, ex.requested_from = first.yiaddr, first.server_id
-            self._send(build_query(REQUEST, ex.xid, ex.client, self.giaddr,
-                                   requested=first.yiaddr, server_id=first.server_id))
+            self._send(
+                build_query(
+                    REQUEST,
+                    ex.xid,
+                    ex.client,
+                    self.giaddr,
+                    requested=first.yiaddr,
+                    server_id=first.server_id,
+                )
+            )
             asked.append(ex)
         if asked:
             if expect_ack:
@@ -264,15 +297,31 @@ class RelayClient:
 def release(client: RelayClient, ex: Exchange) -> None:
     """DHCPRELEASE of the address C{ex} was ACKed (ciaddr + server id); no answer comes."""
     ack = ex.acks[0]
-    client._send(build_query(RELEASE, ex.xid + 7, ex.client, client.giaddr,
-                             server_id=ack.server_id, ciaddr=ack.yiaddr))
+    client._send(
+        build_query(
+            RELEASE,
+            ex.xid + 7,
+            ex.client,
+            client.giaddr,
+            server_id=ack.server_id,
+            ciaddr=ack.yiaddr,
+        )
+    )
 
 
 def decline(client: RelayClient, ex: Exchange) -> None:
     """DHCPDECLINE of the address C{ex} was ACKed (option 50 + server id); no answer comes."""
     ack = ex.acks[0]
-    client._send(build_query(DECLINE, ex.xid + 9, ex.client, client.giaddr,
-                             requested=ack.yiaddr, server_id=ack.server_id))
+    client._send(
+        build_query(
+            DECLINE,
+            ex.xid + 9,
+            ex.client,
+            client.giaddr,
+            requested=ack.yiaddr,
+            server_id=ack.server_id,
+        )
+    )
 
 
 def describe(exchanges: list[Exchange]) -> str:
@@ -282,7 +331,10 @@ def describe(exchanges: list[Exchange]) -> str:
         offers = ",".join(f"{r.server_id}:{r.yiaddr}" for r in ex.offers) or "-"
         acks = ",".join(f"{r.server_id}:{r.yiaddr}" for r in ex.acks) or "-"
         naks = ",".join(f"{r.server_id}" for r in ex.naks)
-        lines.append(f"  {ex.client.mac} cid={ex.client.client_id.hex() if ex.client.client_id else '-'}"
-                     f" owner={ex.client.lb_owner()} offers={offers} acks={acks}"
-                     + (f" naks={naks}" if naks else ""))
+        cid = ex.client.client_id.hex() if ex.client.client_id else "-"
+        lines.append(
+            f"  {ex.client.mac} cid={cid}"
+            f" owner={ex.client.lb_owner()} offers={offers} acks={acks}"
+            + (f" naks={naks}" if naks else "")
+        )
     return "\n".join(lines)

@@ -28,11 +28,18 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tests.integration.netns import RUN_TAG, Lab, Namespace, run
 from tests.integration.procs import (
-    KeaServer, Proc, ServerUnderTest, TwistdServer, spawn, tail, wait_until,
+    KeaServer,
+    Proc,
+    ServerUnderTest,
+    TwistdServer,
+    spawn,
+    tail,
+    wait_until,
 )
 
 PREFIX = "khh-"
@@ -78,9 +85,15 @@ class KeaCommandError(AssertionError):
     """A command could not be sent or got no parseable answer."""
 
 
-def kea_command(ns_name: str, host: str, port: int, command: str,
-                arguments: dict | None = None, service: list[str] | None = None,
-                timeout: float = 5.0) -> dict:
+def kea_command(
+    ns_name: str,
+    host: str,
+    port: int,
+    command: str,
+    arguments: dict | None = None,
+    service: list[str] | None = None,
+    timeout: float = 5.0,
+) -> dict:
     """
     POST one Kea command to C{http://host:port/} from inside C{ns_name};
     the answer's element 0 (a bare map answer is returned as it is).
@@ -107,7 +120,9 @@ def kea_command(ns_name: str, host: str, port: int, command: str,
     try:
         answer = json.loads(raw)
     except ValueError as e:
-        raise KeaCommandError(f"{command} to {host}:{port}: HTTP {resp.status} {raw[:200]!r}") from e
+        raise KeaCommandError(
+            f"{command} to {host}:{port}: HTTP {resp.status} {raw[:200]!r}"
+        ) from e
     if isinstance(answer, list):
         if not answer:
             raise KeaCommandError(f"{command} to {host}:{port}: empty list")
@@ -167,9 +182,19 @@ class HAPeer:
     @ivar kind: C{"kea"} or C{"ours"}.
     """
 
-    def __init__(self, testcase, kind: str, name: str, role: str, index: int,
-                 ns: Namespace, client_ns: Namespace, workdir: Path, config: dict,
-                 agent_config: dict | None = None) -> None:
+    def __init__(
+        self,
+        testcase,
+        kind: str,
+        name: str,
+        role: str,
+        index: int,
+        ns: Namespace,
+        client_ns: Namespace,
+        workdir: Path,
+        config: dict,
+        agent_config: dict | None = None,
+    ) -> None:
         """
         @param agent_config: for a Kea peer reached through
             C{kea-ctrl-agent}: the agent's configuration (the agent keeps
@@ -210,12 +235,23 @@ class HAPeer:
         if self.agent_config is not None and (self.agent is None or not self.agent.alive()):
             path = self.workdir / "kea-ctrl-agent.json"
             path.write_text(json.dumps(self.agent_config, indent=2))
-            self.agent = spawn(self.testcase, f"{self.name}-agent", self.ns.exec_argv(
-                ["kea-ctrl-agent", "-c", str(path)]), self.workdir,
-                env=KeaServer.check_env(self.workdir), cwd=self.workdir)
+            self.agent = spawn(
+                self.testcase,
+                f"{self.name}-agent",
+                self.ns.exec_argv(["kea-ctrl-agent", "-c", str(path)]),
+                self.workdir,
+                env=KeaServer.check_env(self.workdir),
+                cwd=self.workdir,
+            )
         srv.write_config()
-        srv.proc = spawn(self.testcase, srv.name, srv.ns.exec_argv(srv.argv()), srv.workdir,
-                         env=srv.env(), cwd=srv.workdir)
+        srv.proc = spawn(
+            self.testcase,
+            srv.name,
+            srv.ns.exec_argv(srv.argv()),
+            srv.workdir,
+            env=srv.env(),
+            cwd=srv.workdir,
+        )
         return self
 
     def wait_ready(self, timeout: float = 20) -> HAPeer:
@@ -225,8 +261,10 @@ class HAPeer:
         def bound() -> bool:
             if not self.server.alive():
                 raise AssertionError(f"{self.label} exited:\n{self.server.log_tail()}")
-            return any(re.search(r":67\s", line) and f"pid={pid}," in line
-                       for line in self.ns.udp_listeners().splitlines())
+            return any(
+                re.search(r":67\s", line) and f"pid={pid}," in line
+                for line in self.ns.udp_listeners().splitlines()
+            )
 
         wait_until(bound, timeout, f"{self.label} to bind UDP port 67", interval=0.1)
         wait_until(self._listening, timeout, f"{self.label} HA listener", interval=0.1)
@@ -259,8 +297,15 @@ class HAPeer:
 
     def command(self, command: str, arguments: dict | None = None, timeout: float = 5) -> dict:
         """A Kea command through this peer's HA listener (from the client namespace)."""
-        return kea_command(self.client_ns.name, self.address, HA_PORT, command, arguments,
-                           service=["dhcp4"], timeout=timeout)
+        return kea_command(
+            self.client_ns.name,
+            self.address,
+            HA_PORT,
+            command,
+            arguments,
+            service=["dhcp4"],
+            timeout=timeout,
+        )
 
     def state(self) -> str | None:
         """The HA state this peer reports in C{ha-heartbeat} (None if unreachable)."""
@@ -294,8 +339,13 @@ class HAPeer:
         return text
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, context: Callable[[], str],
-             interval: float = 0.1) -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float,
+    what: str,
+    context: Callable[[], str],
+    interval: float = 0.1,
+) -> Any:
     """L{wait_until}, with C{context()} (e.g. logs) added to the failure."""
     try:
         return wait_until(predicate, timeout, what, interval)

@@ -26,19 +26,39 @@ import time
 from tests.integration.base import SKIP, IntegrationMixin
 from tests.integration.ha_configs import FAST_TIMERS, agent_config, ha_config, peers_for
 from tests.integration.ha_dhcp import (
-    Exchange, RelayClient, balanced_clients, decline, describe, make_clients, release,
+    Exchange,
+    RelayClient,
+    balanced_clients,
+    decline,
+    describe,
+    make_clients,
+    release,
 )
 from tests.integration.ha_lab import (
-    HA_PORT, HALab, HAPeer, build_bridge, server_addr, wait_for,
+    HA_PORT,
+    HALab,
+    HAPeer,
+    build_bridge,
+    server_addr,
+    wait_for,
 )
 
 NORMAL = {"hot-standby": "hot-standby", "load-balancing": "load-balancing"}
 REPLICATION_S = 2.0
 # The keys of status-get's "remote" part and of ha-heartbeat's arguments in
 # Kea 2.2 (reference sections 3.13 and 3.1).
-REMOTE_KEYS = {"age", "analyzed-packets", "communication-interrupted", "connecting-clients",
-               "in-touch", "last-scopes", "last-state", "role", "unacked-clients",
-               "unacked-clients-left"}
+REMOTE_KEYS = {
+    "age",
+    "analyzed-packets",
+    "communication-interrupted",
+    "connecting-clients",
+    "in-touch",
+    "last-scopes",
+    "last-state",
+    "role",
+    "unacked-clients",
+    "unacked-clients-left",
+}
 HEARTBEAT_KEYS = {"date-time", "scopes", "state", "unsent-update-count"}
 
 
@@ -81,7 +101,7 @@ class HAScenarioMixin(IntegrationMixin):
         specs = peers_for(self.mode, self.backups)
         self.cli, server_ns = build_bridge(self.lab, len(specs))
         self.peers: list[HAPeer] = []
-        for spec, ns, kind in zip(specs, server_ns, self.kinds):
+        for spec, ns, kind in zip(specs, server_ns, self.kinds, strict=True):
             lease_file = str(self.workdir / spec.name / "leases4.csv")
             socket_path = agent = None
             if spec.name in self.via_agent:
@@ -89,11 +109,29 @@ class HAScenarioMixin(IntegrationMixin):
                 socket_path = f"/tmp/{self.lab.namespace_prefix}{spec.name}.sock"
                 self.addCleanup(_unlink, socket_path)
                 agent = agent_config(server_addr(spec.index), HA_PORT, socket_path)
-            conf = ha_config(spec.name, self.mode, specs, lease_file,
-                             wait_backup_ack=self.wait_backup_ack, timers=self.timers,
-                             control_socket=socket_path)
-            self.peers.append(HAPeer(self, kind, spec.name, spec.role, spec.index, ns,
-                                     self.cli, self.workdir, conf, agent_config=agent))
+            conf = ha_config(
+                spec.name,
+                self.mode,
+                specs,
+                lease_file,
+                wait_backup_ack=self.wait_backup_ack,
+                timers=self.timers,
+                control_socket=socket_path,
+            )
+            self.peers.append(
+                HAPeer(
+                    self,
+                    kind,
+                    spec.name,
+                    spec.role,
+                    spec.index,
+                    ns,
+                    self.cli,
+                    self.workdir,
+                    conf,
+                    agent_config=agent,
+                )
+            )
         self.client = RelayClient(self.cli.name)
         self.addCleanup(self.client.close)
         self.seed = 0
@@ -136,8 +174,9 @@ class HAScenarioMixin(IntegrationMixin):
     def wait_states(self, wanted: dict[HAPeer, str], timeout: float) -> None:
         """Wait (bounded) until each peer reports its wanted state."""
         what = "states " + ", ".join(f"{p.label}={s}" for p, s in wanted.items())
-        wait_for(lambda: all(p.state() == s for p, s in wanted.items()), timeout, what,
-                 self.context)
+        wait_for(
+            lambda: all(p.state() == s for p, s in wanted.items()), timeout, what, self.context
+        )
         self.step(what)
 
     def new_clients(self, count: int) -> list:
@@ -157,15 +196,22 @@ class HAScenarioMixin(IntegrationMixin):
         ctx = self.context(exchanges)
         for ex in exchanges:
             want = server_addr(expected(ex.client).index)
-            self.assertEqual([r.server_id for r in ex.offers], [want],
-                             f"OFFERs for {ex.client.mac}, expected one from {want}\n{ctx}")
-            self.assertEqual([r.server_id for r in ex.acks], [want],
-                             f"ACKs for {ex.client.mac}, expected one from {want}\n{ctx}")
+            self.assertEqual(
+                [r.server_id for r in ex.offers],
+                [want],
+                f"OFFERs for {ex.client.mac}, expected one from {want}\n{ctx}",
+            )
+            self.assertEqual(
+                [r.server_id for r in ex.acks],
+                [want],
+                f"ACKs for {ex.client.mac}, expected one from {want}\n{ctx}",
+            )
             self.assertEqual(ex.naks, [], ctx)
         return exchanges
 
-    def assert_replicated(self, exchanges: list[Exchange], holders: list[HAPeer],
-                          within: float = REPLICATION_S) -> None:
+    def assert_replicated(
+        self, exchanges: list[Exchange], holders: list[HAPeer], within: float = REPLICATION_S
+    ) -> None:
         """Every ACKed lease is in each holder's lease4-get-all within C{within} s of its ACK."""
         acked = {ex.acks[0].yiaddr: ex for ex in exchanges if ex.acks}
         last_ack = max((ex.acks[0].at for ex in exchanges if ex.acks), default=time.monotonic())
@@ -174,21 +220,30 @@ class HAScenarioMixin(IntegrationMixin):
             while True:
                 leases = peer.leases()
                 missing = [a for a in acked if a not in leases]
-                wrong = [a for a in acked if a in leases
-                         and leases[a]["hw-address"] != acked[a].client.mac]
+                wrong = [
+                    a
+                    for a in acked
+                    if a in leases and leases[a]["hw-address"] != acked[a].client.mac
+                ]
                 if not missing and not wrong:
                     break
                 if time.monotonic() > deadline:
-                    self.fail(f"{peer.label} lacks {missing}, wrong client for {wrong}, "
-                              f"{within} s after the ACKs\n{self.context(exchanges)}")
+                    self.fail(
+                        f"{peer.label} lacks {missing}, wrong client for {wrong}, "
+                        f"{within} s after the ACKs\n{self.context(exchanges)}"
+                    )
                 time.sleep(0.05)
             for addr, ex in acked.items():
                 if ex.client.client_id:
-                    self.assertEqual(leases[addr].get("client-id"), ex.client.client_id.hex(":"),
-                                     f"client-id of {addr} on {peer.label}")
+                    self.assertEqual(
+                        leases[addr].get("client-id"),
+                        ex.client.client_id.hex(":"),
+                        f"client-id of {addr} on {peer.label}",
+                    )
 
-    def release_and_decline(self, exchanges: list[Exchange], holders: list[HAPeer],
-                            within: float = REPLICATION_S) -> None:
+    def release_and_decline(
+        self, exchanges: list[Exchange], holders: list[HAPeer], within: float = REPLICATION_S
+    ) -> None:
         """
         The first two clients release their lease, the third declines it:
         within C{within} s every holder has dropped the released addresses
@@ -208,8 +263,10 @@ class HAScenarioMixin(IntegrationMixin):
                 if not still and d is not None and d["state"] == 1:
                     break
                 if time.monotonic() > deadline:
-                    self.fail(f"{peer.label}: released {released} still there: {still}; "
-                              f"declined {declined}: {d}\n{self.context(exchanges)}")
+                    self.fail(
+                        f"{peer.label}: released {released} still there: {still}; "
+                        f"declined {declined}: {d}\n{self.context(exchanges)}"
+                    )
                 time.sleep(0.05)
 
     def assert_identical_leases(self, a: HAPeer, b: HAPeer, timeout: float = 2.0) -> dict:
@@ -220,7 +277,8 @@ class HAScenarioMixin(IntegrationMixin):
             la, lb = a.leases(), b.leases()
             last["a"], last["b"] = la, lb
             return {k: lease_view(v) for k, v in la.items()} == {
-                k: lease_view(v) for k, v in lb.items()}
+                k: lease_view(v) for k, v in lb.items()
+            }
 
         try:
             wait_for(same, timeout, "identical lease sets", lambda: "", interval=0.2)
@@ -228,10 +286,15 @@ class HAScenarioMixin(IntegrationMixin):
             la, lb = last["a"], last["b"]
             only_a = sorted(set(la) - set(lb))
             only_b = sorted(set(lb) - set(la))
-            diff = [(k, lease_view(la[k]), lease_view(lb[k])) for k in set(la) & set(lb)
-                    if lease_view(la[k]) != lease_view(lb[k])]
-            self.fail(f"lease sets differ: only on {a.label}: {only_a}; only on {b.label}: "
-                      f"{only_b}; different: {diff[:5]}\n{self.context()}")
+            diff = [
+                (k, lease_view(la[k]), lease_view(lb[k]))
+                for k in set(la) & set(lb)
+                if lease_view(la[k]) != lease_view(lb[k])
+            ]
+            self.fail(
+                f"lease sets differ: only on {a.label}: {only_a}; only on {b.label}: "
+                f"{only_b}; different: {diff[:5]}\n{self.context()}"
+            )
         return last["a"]
 
 
@@ -264,14 +327,14 @@ class ActivePairScenario(HAScenarioMixin):
 
         def settled():
             sections = [p.status() for p in self.peers]
-            if all(s["ha-servers"].get("remote", {}).get("last-state") == normal
-                   for s in sections):
+            if all(s["ha-servers"].get("remote", {}).get("last-state") == normal for s in sections):
                 return sections
             return None
 
-        sections = wait_for(settled, 5, "status-get to show the partner's normal state",
-                            self.context)
-        for peer, section in zip(self.peers, sections):
+        sections = wait_for(
+            settled, 5, "status-get to show the partner's normal state", self.context
+        )
+        for peer, section in zip(self.peers, sections, strict=True):
             self.assertEqual(section["ha-mode"], self.mode)
             local, remote = section["ha-servers"]["local"], section["ha-servers"]["remote"]
             self.assertEqual(local["state"], normal, f"{peer.label}: {section}")
@@ -314,7 +377,7 @@ class ActivePairScenario(HAScenarioMixin):
             victim.stop()
             self.step(f"{victim.label} stopped")
             self.wait_states({survivor: "partner-down"}, 10)
-            ex = self.serve(lambda c: self.expected_server(c, down=victim), 6)
+            ex = self.serve(lambda c, v=victim: self.expected_server(c, down=v), 6)
             victim.wipe_leases()
             victim.start()
             self.step(f"{victim.label} started")
@@ -323,7 +386,6 @@ class ActivePairScenario(HAScenarioMixin):
             ex = self.serve(self.expected_server, 4)
             self.assert_replicated(ex, self.peers)
         self.assert_identical_leases(primary, other)
-
 
     def maintenance_round_trip(self) -> None:
         """
@@ -337,17 +399,22 @@ class ActivePairScenario(HAScenarioMixin):
         for starter in self.peers:
             partner = self.peers[1] if starter is self.peers[0] else self.peers[0]
             answer = starter.command("ha-maintenance-start")
-            self.assertEqual(answer, {
-                "result": 0,
-                "text": "Server is now in the partner-in-maintenance state and its partner is"
-                        " in-maintenance state. The partner can be now safely shut down."},
-                self.context())
+            self.assertEqual(
+                answer,
+                {
+                    "result": 0,
+                    "text": "Server is now in the partner-in-maintenance state and its partner is"
+                    " in-maintenance state. The partner can be now safely shut down.",
+                },
+                self.context(),
+            )
             self.wait_states({starter: "partner-in-maintenance", partner: "in-maintenance"}, 5)
             ex = self.serve(lambda c, s=starter: s, 4)
             self.assert_replicated(ex, self.peers)
             answer = starter.command("ha-maintenance-cancel")
-            self.assertEqual(answer, {"result": 0,
-                                      "text": "Server maintenance successfully canceled."})
+            self.assertEqual(
+                answer, {"result": 0, "text": "Server maintenance successfully canceled."}
+            )
             self.wait_states({starter: normal, partner: normal}, 10)
 
 

@@ -72,9 +72,16 @@ class HAExamplesTests(IntegrationMixin, TestCase):
             for name in names:
                 path = self.workdir / f"{mode}-{name}.json"
                 path.write_text(json.dumps(self.as_peer(mode, name)))
-                done = subprocess.run(TwistdServer.check_argv(path), capture_output=True,
-                                      text=True, timeout=60, env=TwistdServer.check_env(self.workdir))
-                self.assertEqual(done.returncode, 0, f"{mode} as {name}: {done.stdout}{done.stderr}")
+                done = subprocess.run(
+                    TwistdServer.check_argv(path),
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    env=TwistdServer.check_env(self.workdir),
+                )
+                self.assertEqual(
+                    done.returncode, 0, f"{mode} as {name}: {done.stdout}{done.stderr}"
+                )
 
     def test_kea_starts_every_peer(self):
         """Real kea-dhcp4 2.2 starts its HA service from each example as each peer."""
@@ -92,9 +99,17 @@ class HAExamplesTests(IntegrationMixin, TestCase):
                 ns = lab.namespace(f"x{mode[:4]}{i}")
                 kea = KeaServer(self, ns, self.workdir, conf, name=f"{mode}-{name}")
                 kea.write_config()
-                proc = spawn(self, kea.name, ns.exec_argv(kea.argv()), self.workdir,
-                             env=kea.env(), cwd=self.workdir)
-                proc.wait_for_output(r"HA_SERVICE_STARTED|HA_CONFIGURATION_FAILED|DHCP4_INIT_FAIL", 20)
+                proc = spawn(
+                    self,
+                    kea.name,
+                    ns.exec_argv(kea.argv()),
+                    self.workdir,
+                    env=kea.env(),
+                    cwd=self.workdir,
+                )
+                proc.wait_for_output(
+                    r"HA_SERVICE_STARTED|HA_CONFIGURATION_FAILED|DHCP4_INIT_FAIL", 20
+                )
                 out = proc.output()
                 self.assertIn("HA_SERVICE_STARTED", out, f"{mode} as {name}:\n{out[-3000:]}")
                 proc.stop(10)
