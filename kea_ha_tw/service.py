@@ -45,6 +45,8 @@ HA_RESTRICTED_COMMANDS = frozenset([
     "list-commands", "status-get", "dhcp-disable", "dhcp-enable", "ha-reset",
     "ha-heartbeat", "lease4-update", "lease4-del", "lease4-get-all",
     "lease4-get-page", "ha-maintenance-notify", "ha-sync-complete-notify",
+    # Our extension: lease4-update/lease4-del in bulk between peers of ours.
+    "lease4-batch-update",
 ])
 
 # Parts of the configuration a running server cannot swap (config-set /

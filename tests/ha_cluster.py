@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from treq.testing import StubTreq
-from twisted.internet.defer import fail
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
 
@@ -199,6 +199,11 @@ class _Router:
         if node is None or not node.up or not node.reachable:
             return fail(ConnectionRefusedError("Connection refused"))
         self.cluster.requests.append((node.name, kwargs.get("data")))
+        if self.cluster.hold_requests:
+            # Delivered at the next settle(): requests overlap, as on a network.
+            held: Deferred = Deferred()
+            self.cluster.held.append((held, node, method, url, kwargs))
+            return held
         return node.stub.request(method, url, **kwargs)
 
 
@@ -212,6 +217,10 @@ class Cluster:
         self.by_address: dict[tuple[str, int], Node] = {}
         self.router = _Router(self)
         self.requests: list[tuple[str, bytes | None]] = []
+        #: When True, peer requests wait for the next L{settle} instead of
+        #: being delivered at once.
+        self.hold_requests = False
+        self.held: list[tuple[Deferred, Node, str, str, dict]] = []
 
     def add(self, name: str, config_text: str, index: int, clock_offset: float = 0.0) -> Node:
         """Build (not start) a node."""
@@ -227,9 +236,12 @@ class Cluster:
         """Deliver every pending HTTP exchange."""
         for _ in range(50):
             before = len(self.requests)
+            held, self.held = self.held, []
+            for d, node, method, url, kwargs in held:
+                node.stub.request(method, url, **kwargs).chainDeferred(d)
             for node in self.nodes.values():
                 node.stub.flush()
-            if len(self.requests) == before:
+            if len(self.requests) == before and not self.held:
                 break
 
     def advance(self, seconds: float, step: float = 0.25) -> None:

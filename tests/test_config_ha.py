@@ -837,3 +837,25 @@ class ReplicateExpiredExtensionTests(SynchronousTestCase):
         with self.assertRaises(ConfigError) as e:
             self._ha('"replicate-expired-leases": 3,')
         self.assertIn("replicate-expired-leases", e.exception.path)
+
+
+class BatchUpdatesExtensionTests(ReplicateExpiredExtensionTests.__bases__[0]):
+    """The batch-updates extension key (lease4-batch-update between peers of ours)."""
+
+    _ha = ReplicateExpiredExtensionTests._ha
+
+    def test_default_on(self):
+        """Without the key, updates to peers of ours are batched."""
+        self.assertTrue(self._ha("").batch_updates)
+
+    def test_off(self):
+        """false: one request per lease, as Kea."""
+        self.assertFalse(self._ha('"batch-updates": false,').batch_updates)
+
+    def test_wrong_type(self):
+        """A non-boolean value is a configuration error naming the key."""
+        from kea_ha_tw.errors import ConfigError
+
+        with self.assertRaises(ConfigError) as e:
+            self._ha('"batch-updates": "yes",')
+        self.assertIn("batch-updates", e.exception.path)

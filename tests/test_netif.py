@@ -18,6 +18,7 @@ from kea_ha_tw.dhcp.netif import (
     IFF_UP,
     DHCPListenerService,
     MAX_DATAGRAM,
+    READ_TURN_BYTES,
     InterfaceInfo,
     RawSender,
     build_frame,
@@ -214,6 +215,13 @@ class ListenerServiceTests(SynchronousTestCase):
         [(_, _, port)] = self.reactor.adopted
         self.assertEqual(port.max_packet_size, MAX_DATAGRAM)
         self.assertEqual(MAX_DATAGRAM, 1500)
+
+    def test_read_turn_is_short(self):
+        """One read turn takes about 50 queries, not Twisted's 256 KiB, so peer answers interleave."""
+        self.service(["eth0"]).startService()
+        [(_, _, port)] = self.reactor.adopted
+        self.assertEqual(port.maxThroughput, READ_TURN_BYTES)
+        self.assertLessEqual(READ_TURN_BYTES, 32 * 1024)
 
     def test_raw_sender_only_for_ethernet(self):
         """socket type raw: a raw sender for eth0, none for lo (no MAC)."""

@@ -16,6 +16,7 @@ DDNS is off.
 from __future__ import annotations
 
 import re
+import socket
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
@@ -110,8 +111,10 @@ def parse_ip(text: str) -> IPv4Address | IPv6Address | None:
     if "%" in text:
         return None
     try:
-        return IPv4Address(text)
-    except ValueError:
+        # inet_pton itself (strict dotted quad, as Kea's IOAddress), and
+        # several times cheaper than IPv4Address(text).
+        return IPv4Address(socket.inet_pton(socket.AF_INET, text))
+    except (OSError, ValueError):
         pass
     try:
         return ip_address(text)

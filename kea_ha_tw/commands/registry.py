@@ -191,13 +191,15 @@ def build_default_registry() -> CommandRegistry:
     """
     A registry with every command kea-ha-tw implements outside HA:
     general (list-commands, version-get, config-*, status-get, shutdown, ...),
-    lease4-*, dhcp-disable/-enable and statistic-*.
+    lease4-*, dhcp-disable/-enable and statistic-*, and our
+    C{lease4-batch-update} (L{kea_ha_tw.commands.batch}).
     """
-    from kea_ha_tw.commands import dhcp, general, leases, stats
+    from kea_ha_tw.commands import batch, dhcp, general, leases, stats
 
     registry = CommandRegistry()
     registry.register_all(general.handlers(registry))
     registry.register_all(leases.HANDLERS)
     registry.register_all(dhcp.HANDLERS)
     registry.register_all(stats.HANDLERS)
+    registry.register(batch.build_batch_handler(registry))
     return registry

@@ -70,11 +70,14 @@ HA_STATE_DEFAULTS: dict[str, Any] = {"pause": "never"}
 # Our extension: send lease4-update (state 2) / lease4-del for leases this
 # server reclaims, so partners and backups learn about expiry too.
 EXT_REPLICATE_EXPIRED = "replicate-expired-leases"
+# Our extension: coalesce lease updates waiting for a peer of ours into
+# lease4-batch-update requests (a Kea peer is detected and gets singles).
+EXT_BATCH_UPDATES = "batch-updates"
 
 # Keys the HA parser reads; any other key is ignored, as Kea 2.2 does.
 HA_KNOWN_KEYS = frozenset(
     set(HA_DEFAULTS)
-    | {EXT_REPLICATE_EXPIRED}
+    | {EXT_REPLICATE_EXPIRED, EXT_BATCH_UPDATES}
     | {"this-server-name", "mode", "peers", "state-machine", "multi-threading"}
     | {"trust-anchor", "cert-file", "key-file"}
 )
@@ -178,6 +181,7 @@ def parse_ha(parameters: Any, path: str, dhcp_mt_enabled: bool) -> HAConfig:
     values["wait-backup-ack"] = _get(c, "wait-backup-ack", p, BOOL, False)
     # Extension (Kea 2.2 ignores unknown HA keys): replicate reclaimed leases.
     values[EXT_REPLICATE_EXPIRED] = _get(c, EXT_REPLICATE_EXPIRED, p, BOOL, True)
+    values[EXT_BATCH_UPDATES] = _get(c, EXT_BATCH_UPDATES, p, BOOL, True)
 
     mt_path = join_path(p, "multi-threading")
     mt = c.get("multi-threading", {})
@@ -282,6 +286,7 @@ def parse_ha(parameters: Any, path: str, dhcp_mt_enabled: bool) -> HAConfig:
         sync_page_limit=values["sync-page-limit"],
         wait_backup_ack=values["wait-backup-ack"],
         replicate_expired_leases=values[EXT_REPLICATE_EXPIRED],
+        batch_updates=values[EXT_BATCH_UPDATES],
         require_client_certs=require_client_certs,
         restrict_commands=restrict_commands,
         tls=TLSConfig(g_ca, g_cert, g_key, require_client_certs)

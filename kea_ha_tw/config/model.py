@@ -214,6 +214,8 @@ class HAConfig:
     # Extension (key "replicate-expired-leases", ignored by Kea 2.2): send
     # reclaimed leases to the peers; Kea 2.2 does not replicate expiry.
     replicate_expired_leases: bool = True
+    # Extension (key "batch-updates"): lease4-batch-update between peers of ours.
+    batch_updates: bool = True
     require_client_certs: bool = True
     restrict_commands: bool = False
     tls: TLSConfig | None = None

@@ -47,6 +47,12 @@ RECEIVE_BUFFER = 256 * 1024
 #: Bytes read of one received datagram: Kea 2.2 reads 1500 (its
 #: RCVBUFSIZE) and parses what it got, so a longer datagram is cut there.
 MAX_DATAGRAM = 1500
+#: Bytes of datagrams one read turn of a DHCP socket may take before the
+#: reactor serves other sockets (Twisted's default is 256 KiB, about 800
+#: DHCP packets). Under load, an HA primary must read its partner's
+#: lease-update answers promptly: the held ACKs wait on them. 16 KiB is
+#: about 50 queries per turn.
+READ_TURN_BYTES = 16 * 1024
 ETH_P_IP = 0x0800
 _NETLINK_ROUTE = 0
 _RTM_GETADDR = 22
@@ -365,6 +371,7 @@ class DHCPListenerService(Service):
                 protocol = self._factory(iface, raw)
                 port = self._reactor.adoptDatagramPort(sock.fileno(), socket.AF_INET, protocol,
                                                        maxPacketSize=MAX_DATAGRAM)
+                port.maxThroughput = READ_TURN_BYTES
             finally:
                 sock.close()
             self.ports.append(port)

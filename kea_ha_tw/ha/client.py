@@ -129,7 +129,17 @@ def parse_answer(peer: str, body: bytes) -> dict[str, Any]:
         raise PeerCommandError(peer, CONTROL_RESULT_ERROR, "body of the response must be a list")
     if not parsed:
         raise PeerCommandError(peer, CONTROL_RESULT_ERROR, "list of responses must not be empty")
-    answer = parsed[0]
+    return check_answer(peer, parsed[0])
+
+
+def check_answer(peer: str, answer: Any) -> dict[str, Any]:
+    """
+    Check one answer map like Kea's C{parseAnswer} and return it when its
+    result is 0 or 3 (also used for each item of a batch answer).
+
+    @raise PeerCommandUnsupported: result 2.
+    @raise PeerCommandError: any other result, or not an answer map.
+    """
     if not isinstance(answer, dict):
         raise PeerCommandError(
             peer, CONTROL_RESULT_ERROR, "Invalid answer Element specified, expected map"

@@ -118,6 +118,7 @@ class HAService(Service):
             from kea_ha_tw.ha.updates import LeaseUpdater
             updater_factory = partial(
                 LeaseUpdater, replicate_reclaimed=ha.replicate_expired_leases,
+                batch_updates=ha.batch_updates,
                 state_provider=lambda: self.machine.state)
         if sync_factory is None:
             from kea_ha_tw.ha.sync import LeaseSync
@@ -349,7 +350,12 @@ class HAService(Service):
         return waits
 
     def _updates_complete(self, ok: bool) -> bool:
-        self._run()
+        # Kea runs its model after every query's updates (LEASE_UPDATES_
+        # COMPLETE). A successful update changes none of the machine's
+        # inputs, so only a failure needs the run (time-driven inputs are
+        # re-read at every heartbeat); this spares a run per lease.
+        if not ok:
+            self._run()
         return ok
 
     # -- commands -------------------------------------------------------------

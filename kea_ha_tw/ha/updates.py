@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import enum
+from functools import partial
 from typing import Any
 from collections.abc import Callable, Iterable, Sequence
 
@@ -38,6 +39,7 @@ from twisted.python.failure import Failure
 
 from kea_ha_tw.config.model import HAConfig
 from kea_ha_tw.errors import PeerCommandError, PeerCommunicationError
+from kea_ha_tw.ha.batching import UpdateBatcher
 from kea_ha_tw.ha.client import DEFAULT_TIMEOUT_S, encode_command, kea_error_message
 from kea_ha_tw.ha.policies import UpdateAction
 from kea_ha_tw.interfaces import IHAModePolicy, IPeerClient
@@ -66,10 +68,8 @@ def lease_update_arguments(lease: Lease4) -> dict[str, Any]:
 
 def lease_delete_arguments(lease: Lease4) -> dict[str, Any]:
     """The C{lease4-del} arguments Kea's HA sends: the lease map with C{expire}."""
-    args = dict(lease_to_element(lease, with_expire=True))
-    args.pop("cltt", None)
-    args["expire"] = lease.expire
-    return args
+    # lease_to_element builds a fresh map, with expire in place of cltt.
+    return lease_to_element(lease, with_expire=True)
 
 
 def _query_label(query: Any) -> str:
@@ -96,6 +96,9 @@ class _Bodies:
             self._arguments = [("lease4-del", lease_delete_arguments(x)) for x in self.deleted]
             self._arguments += [("lease4-update", lease_update_arguments(x)) for x in self.leases]
         return self._arguments
+
+    def encoded_at(self, index: int) -> bytes:
+        return self.encoded()[index][1]
 
     def encoded(self) -> list[tuple[str, bytes]]:
         if self._encoded is None:
@@ -130,6 +133,7 @@ class LeaseUpdater:
         replicate_reclaimed: bool = False,
         service: str = "dhcp4",
         state_provider: Callable[[], Any] | None = None,
+        batch_updates: bool = False,
     ) -> None:
         self._ha = ha
         self._policy = policy
@@ -147,6 +151,15 @@ class LeaseUpdater:
         self._in_flight = 0
         self._idle_waiters: list[Deferred] = []
         self.unsent_update_count = 0
+        #: Peer name -> L{UpdateBatcher}, for peers reached through a
+        #: L{PeerClient} when C{batch_updates} is on.
+        self.batchers: dict[str, UpdateBatcher] = {}
+        if batch_updates:
+            self.batchers = {
+                name: UpdateBatcher(client, clock, service)
+                for name, client in clients.items()
+                if getattr(client, "send_encoded", None) is not None
+            }
 
     # -- the DHCP path -----------------------------------------------------
 
@@ -230,7 +243,13 @@ class LeaseUpdater:
         client = self._clients[name]
         send_encoded = getattr(client, "send_encoded", None)
         result = []
-        if send_encoded is not None:
+        batcher = self.batchers.get(name)
+        if batcher is not None:
+            for index, (command, args) in enumerate(bodies.arguments()):
+                body = partial(bodies.encoded_at, index)
+                result.append(self._track(batcher.submit(command, args, body),
+                                          name, command, query))
+        elif send_encoded is not None:
             for command, body in bodies.encoded():
                 result.append(self._track(send_encoded(body, command, DEFAULT_TIMEOUT_S),
                                           name, command, query))
