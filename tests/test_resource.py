@@ -317,3 +317,27 @@ class ChannelTests(SynchronousTestCase):
         self.channel.dataReceived(raw)
         self.assertTrue(self.transport.value().endswith(BAD_REQUEST))
         self.assertEqual(self.f.calls, [])
+
+
+class AnswerEncodingTests(SynchronousTestCase):
+    """The answer body writer and its cache of simple answers."""
+
+    def test_same_bytes_as_kea_writer(self):
+        """Cached or not, the body is Kea's JSON form of the answer list."""
+        from kea_ha_tw.commands import resource
+        from kea_ha_tw.commands.envelope import kea_json_dumps
+
+        for value in ([{"result": 0, "text": "IPv4 lease added."}],
+                      [{"result": 0, "text": "IPv4 lease added."}],
+                      [{"result": 3, "text": "IPv4 lease not found."}],
+                      [{"result": 0, "text": "x", "arguments": {"a": 1}}],
+                      {"result": 400, "text": "Bad Request"}):
+            self.assertEqual(resource._encode_answer(value), kea_json_dumps(value).encode())
+
+    def test_cache_is_bounded(self):
+        """Distinct texts beyond the bound are encoded without being kept."""
+        from kea_ha_tw.commands import resource
+
+        for n in range(resource._SIMPLE_ANSWERS_MAX + 50):
+            resource._encode_answer([{"result": 1, "text": f"error {n}"}])
+        self.assertLessEqual(len(resource._SIMPLE_ANSWERS), resource._SIMPLE_ANSWERS_MAX)

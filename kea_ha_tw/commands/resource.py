@@ -31,7 +31,7 @@ import hmac
 from collections.abc import Iterable
 from typing import Any
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
@@ -161,6 +161,15 @@ class ControlChannelResource(Resource):
                            command=str(element.get("command")))
             return self._write(request, 403, stock_http_body(403))
 
+        d = dispatch(self.registry, self.context, body, element)
+        if d.called and not d.paused:
+            # Answered synchronously (lease updates, most commands): no need
+            # to watch for the client going away meanwhile.
+            outcome: list[Any] = []
+            d.addBoth(outcome.append)
+            if not isinstance(outcome[0], Failure):
+                return self._write(request, 200, [outcome[0]])
+            d = fail(outcome[0])
         gone: list[object] = []
         request.notifyFinish().addBoth(gone.append)
 
@@ -176,7 +185,7 @@ class ControlChannelResource(Resource):
             if not gone:
                 self._write(request, status, stock_http_body(status))
 
-        dispatch(self.registry, self.context, body, element).addCallbacks(done, failed)
+        d.addCallbacks(done, failed)
         return NOT_DONE_YET
 
     def _http_status(self, request: Request) -> int:
@@ -206,7 +215,7 @@ class ControlChannelResource(Resource):
 
     @staticmethod
     def _write(request: Request, status: int, value: Any) -> int:
-        body = kea_json_dumps(value).encode("ascii")
+        body = _encode_answer(value)
         request.setResponseCode(status)
         request.responseHeaders.removeHeader(b"server")
         request.setHeader(b"content-type", _JSON)
@@ -214,6 +223,29 @@ class ControlChannelResource(Resource):
         request.write(body)
         request.finish()
         return NOT_DONE_YET
+
+
+#: Encoded bodies of answers without arguments (HA's lease updates answer
+#: the same few texts thousands of times per second).
+_SIMPLE_ANSWERS: dict[tuple[int, str], bytes] = {}
+_SIMPLE_ANSWERS_MAX = 256
+
+
+def _encode_answer(value: Any) -> bytes:
+    """C{value} in Kea's JSON form; one-answer lists without arguments come from a cache."""
+    if type(value) is list and len(value) == 1:
+        answer_ = value[0]
+        if type(answer_) is dict and len(answer_) == 2:
+            result, text = answer_.get("result"), answer_.get("text")
+            if type(result) is int and type(text) is str:
+                key = (result, text)
+                body = _SIMPLE_ANSWERS.get(key)
+                if body is None:
+                    body = kea_json_dumps(value).encode("ascii")
+                    if len(_SIMPLE_ANSWERS) < _SIMPLE_ANSWERS_MAX:
+                        _SIMPLE_ANSWERS[key] = body
+                return body
+    return kea_json_dumps(value).encode("ascii")
 
 
 class _Discard:
