@@ -223,7 +223,7 @@ def _request_many(node, count: int, first: int = 1) -> list[object]:
     offers = [node.handle(discover(mac(n), xid=n * 16)) for n in range(first, first + count)]
     node.cluster.hold_requests = True
     replies: list[object] = []
-    for n, offer in zip(range(first, first + count), offers):
+    for n, offer in zip(range(first, first + count), offers, strict=True):
         query = request(mac(n), xid=n * 16 + 1, requested=str(offer.yiaddr),
                         server_id=str(IPv4Address(offer.options[54])))
         node.server.dhcp.handle(query, node.iface, ("0.0.0.0", 68)).addBoth(replies.append)

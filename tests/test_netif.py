@@ -217,7 +217,7 @@ class ListenerServiceTests(SynchronousTestCase):
         self.assertEqual(MAX_DATAGRAM, 1500)
 
     def test_read_turn_is_short(self):
-        """One read turn takes about 50 queries, not Twisted's 256 KiB, so peer answers interleave."""
+        """A read turn takes about 50 queries (not Twisted's 256 KiB): peer answers interleave."""
         self.service(["eth0"]).startService()
         [(_, _, port)] = self.reactor.adopted
         self.assertEqual(port.maxThroughput, READ_TURN_BYTES)

@@ -23,7 +23,8 @@ from kea_ha_tw.interfaces import ICommandHandler
 #: plus our lease4-batch-update.
 DEFAULT_COMMANDS = [
     "build-report", "config-get", "config-reload", "config-set", "config-test", "config-write",
-    "dhcp-disable", "dhcp-enable", "lease4-add", "lease4-batch-update", "lease4-del", "lease4-get", "lease4-get-all",
+    "dhcp-disable", "dhcp-enable", "lease4-add", "lease4-batch-update",
+    "lease4-del", "lease4-get", "lease4-get-all",
     "lease4-get-by-client-id", "lease4-get-by-hostname", "lease4-get-by-hw-address",
     "lease4-get-page", "lease4-resend-ddns", "lease4-update", "lease4-wipe", "list-commands",
     "shutdown", "statistic-get", "statistic-get-all", "statistic-remove", "statistic-remove-all",

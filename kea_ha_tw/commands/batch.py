@@ -80,7 +80,7 @@ def build_batch_handler(registry: CommandRegistry) -> ICommandHandler:
             if not got:
                 # An asynchronous handler: go on when it has answered.
                 pending: Deferred = Deferred()
-                d.addCallback(lambda _: pending.callback(_item_answer(got[0])))
+                d.addCallback(_settle_pending, pending, got)
                 return Deferred.fromCoroutine(_finish(registry, context, items, position + 1,
                                                       results, pending))
             results.append(_item_answer(got[0]))
@@ -103,6 +103,10 @@ async def _finish(registry: CommandRegistry, context: Any, items: list[tuple[str
             outcome = _http_error(e)
         results.append(outcome)
     return _batch_answer(results)
+
+
+def _settle_pending(_: Any, pending: Deferred, got: list[Any]) -> None:
+    pending.callback(_item_answer(got[0]))
 
 
 def _item_answer(outcome: Any) -> dict[str, Any]:

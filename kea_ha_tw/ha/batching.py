@@ -176,7 +176,7 @@ class UpdateBatcher:
             for change in changes:
                 change.result.errback(Failure(error))
             return
-        for change, item in zip(changes, results):
+        for change, item in zip(changes, results, strict=True):
             try:
                 outcome = check_answer(self.name, item)
             except PeerCommandError:
