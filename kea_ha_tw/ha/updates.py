@@ -3,9 +3,12 @@
 Lease updates to HA peers: Kea 2.2's C{leases4_committed} fan-out.
 
 For each committed DHCP query the updater sends, to every other peer the
-mode policy says to update now, one request per lease: C{lease4-del} for
+mode policy says to update now, one change per lease: C{lease4-del} for
 each deleted lease first, then C{lease4-update} for each new or changed
-lease (a declined lease is an update with state 1 and an empty
+lease (with C{batch-updates}, the default, changes that would queue behind
+requests already out go to a peer of ours together in one
+C{lease4-batch-update}, see L{kea_ha_tw.ha.batching}; a Kea peer gets
+exactly Kea's one request per change) (a declined lease is an update with state 1 and an empty
 hw-address, as the DHCP server stored it). The DHCP reply waits for the
 acknowledgements the policy says to wait for (the active partner always;
 backups only in passive-backup with C{wait-backup-ack}); if any awaited
