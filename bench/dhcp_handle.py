@@ -66,34 +66,31 @@ def run(n):
     srv = server()
     src = ("127.0.0.2", 67)
     qs = queries(n)
-    t_dec = t_handle = t_enc = 0.0
+    times = [0.0, 0.0, 0.0]  # decode, handle, encode
     perf = time.process_time
+
+    def exchange(data):
+        a = perf()
+        q = decode(data)
+        b = perf()
+        reply = srv.process(q, LO, src)
+        c = perf()
+        encode(reply)
+        e = perf()
+        times[0] += b - a
+        times[1] += c - b
+        times[2] += e - c
+        return reply
+
     start = perf()
     for mac, common, d in qs:
-        a = perf()
-        q = decode(d)
-        b = perf()
-        offer = srv.process(q, LO, src)
-        c = perf()
-        encode(offer)
-        e = perf()
-        t_dec += b - a
-        t_handle += c - b
-        t_enc += e - c
+        offer = exchange(d)
         req = encode(DHCPPacket(options={53: b"\x03", 55: PRL, 61: b"\x01" + mac,
                                          50: offer.yiaddr.packed, 54: offer.options[54]},
                                 **common))
-        a = perf()
-        q = decode(req)
-        b = perf()
-        ack = srv.process(q, LO, src)
-        c = perf()
-        encode(ack)
-        e = perf()
-        t_dec += b - a
-        t_handle += c - b
-        t_enc += e - c
+        ack = exchange(req)
         assert ack.options[53] == b"\x05", ack
+    t_dec, t_handle, t_enc = times
     total = t_dec + t_handle + t_enc
     print(f"{n} exchanges: {total / n * 1e6:.1f} us/exchange "
           f"(decode {t_dec / n * 1e6:.1f}, handle {t_handle / n * 1e6:.1f}, "

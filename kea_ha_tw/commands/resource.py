@@ -31,7 +31,7 @@ import hmac
 from collections.abc import Iterable
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
@@ -162,16 +162,11 @@ class ControlChannelResource(Resource):
             return self._write(request, 403, stock_http_body(403))
 
         d = dispatch(self.registry, self.context, body, element)
-        if d.called and not d.paused:
-            # Answered synchronously (lease updates, most commands): no need
-            # to watch for the client going away meanwhile.
-            outcome: list[Any] = []
-            d.addBoth(outcome.append)
-            if not isinstance(outcome[0], Failure):
-                return self._write(request, 200, [outcome[0]])
-            d = fail(outcome[0])
         gone: list[object] = []
-        request.notifyFinish().addBoth(gone.append)
+        if not d.called or d.paused:
+            # Answered later: the client may go away meanwhile. (Lease
+            # updates and most commands answer at once and skip this.)
+            request.notifyFinish().addBoth(gone.append)
 
         def done(result: dict) -> None:
             if not gone:

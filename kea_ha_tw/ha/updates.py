@@ -5,12 +5,12 @@ Lease updates to HA peers: Kea 2.2's C{leases4_committed} fan-out.
 For each committed DHCP query the updater sends, to every other peer the
 mode policy says to update now, one change per lease: C{lease4-del} for
 each deleted lease first, then C{lease4-update} for each new or changed
-lease (with C{batch-updates}, the default, changes that would queue behind
-requests already out go to a peer of ours together in one
-C{lease4-batch-update}, see L{kea_ha_tw.ha.batching}; a Kea peer gets
-exactly Kea's one request per change) (a declined lease is an update with state 1 and an empty
-hw-address, as the DHCP server stored it). The DHCP reply waits for the
-acknowledgements the policy says to wait for (the active partner always;
+lease (a declined lease is an update with state 1 and an empty
+hw-address, as the DHCP server stored it). A Kea peer gets each change as
+its own request, as from Kea; with C{batch-updates} (the default) changes
+that would queue behind requests already out go to a peer of ours together
+in one C{lease4-batch-update} (L{kea_ha_tw.ha.batching}). The DHCP reply
+waits for the acknowledgements the policy says to wait for (the active partner always;
 backups only in passive-backup with C{wait-backup-ack}); if any awaited
 update fails the reply is dropped. A failure toward a non-backup peer is
 reported through C{on_peer_failure} (Kea marks the partner
