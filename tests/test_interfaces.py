@@ -182,16 +182,12 @@ def _control_site(case):
     return ControlSite(_control_resource(case), Clock())
 
 
-def _control_request(case):
-    from kea_ha_tw.commands.resource import ControlRequest
-
+def _control_channel(case):
     from twisted.internet.testing import StringTransport
-    from twisted.web.http import HTTPChannel
 
-    channel = HTTPChannel()
-    channel.site = _control_site(case)
+    channel = _control_site(case).buildProtocol(None)
     channel.makeConnection(StringTransport())
-    return ControlRequest(channel)
+    return channel
 
 
 def _dhcp_listener_service(case):
@@ -264,7 +260,6 @@ def _built_server(case):
 
 from twisted.application.service import IService, IServiceCollection  # noqa: E402
 from twisted.internet.interfaces import (  # noqa: E402
-    IConsumer,
     ILoggingContext,
     IOpenSSLClientConnectionCreator,
     IOpenSSLContextFactory,
@@ -273,7 +268,7 @@ from twisted.internet.interfaces import (  # noqa: E402
     IProtocolFactory,
     IProtocolNegotiationFactory,
 )
-from twisted.web.iweb import IPolicyForHTTPS, IRequest  # noqa: E402
+from twisted.web.iweb import IPolicyForHTTPS  # noqa: E402
 from twisted.web.resource import IResource  # noqa: E402
 
 #: (interface, factory): C{verifyObject(interface, factory(testcase))} must hold.
@@ -301,8 +296,8 @@ TABLE: list[tuple[InterfaceClass, Factory]] = [
     (IProtocolFactory, _control_site),
     (ILoggingContext, _control_site),
     (IProtocolNegotiationFactory, _control_site),
-    (IRequest, _control_request),
-    (IConsumer, _control_request),
+    (IProtocol, _control_channel),
+    (ILoggingContext, _control_channel),
     (IService, _dhcp_listener_service),
     (ILoggingContext, _dhcp_protocol),
     (IProtocol, _peer_http_protocol),

@@ -1,9 +1,10 @@
 """
 Tests for L{kea_ha_tw.commands.resource}: the HTTP rules of Kea 2.2's
-listeners, through C{StubTreq} over the real resource, and through a real
-C{HTTPChannel} on a C{StringTransport} where the raw bytes matter
-(keep-alive, pipelining, missing Content-Length, HTTP/1.0). Expected bodies
-are those captured from C{kea-ctrl-agent} and the HA dedicated listener.
+listeners, through C{StubTreq} over the real resource, and through the
+listeners' channel (L{ControlSite}) on a C{StringTransport} where the raw
+bytes matter (keep-alive, pipelining, missing Content-Length, HTTP/1.0).
+Expected bodies are those captured from C{kea-ctrl-agent} and the HA
+dedicated listener.
 """
 
 from __future__ import annotations
@@ -249,7 +250,7 @@ class AcceptListTests(SynchronousTestCase):
 
 
 class ChannelTests(SynchronousTestCase):
-    """Raw HTTP over a real HTTPChannel: keep-alive, pipelining, HTTP/1.0."""
+    """Raw HTTP through ControlSite's channel: keep-alive, pipelining, HTTP/1.0."""
 
     def setUp(self):
         self.f = Fixture(self)

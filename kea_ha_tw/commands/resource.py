@@ -20,8 +20,15 @@ What a client sees, in the order Kea checks it (captured from Kea 2.2.0):
     body is answered C{"Command processing failed: NULL command parameter"}.
 
 Every answer is written in one piece with C{Content-Length} (never chunked),
-C{Content-Type: application/json} and Twisted's C{Date}; bodies use Kea's
-JSON form. The C{service} key is ignored, as on Kea's dedicated listener.
+C{Content-Type: application/json} and C{Date}; bodies use Kea's JSON form.
+The C{service} key is ignored, as on Kea's dedicated listener.
+
+Listeners serve the resource through L{ControlSite}, whose lean channel
+(L{kea_ha_tw.commands.http_channel}) hands it a light request; the
+resource uses only C{method}, C{requestHeaders}, C{content},
+C{body_too_large} (optional), C{setResponseCode}, C{setHeader},
+C{responseHeaders.removeHeader}, C{write}, C{finish} and C{notifyFinish},
+so it runs as well on C{twisted.web}'s C{Request} (C{StubTreq} in tests).
 """
 
 from __future__ import annotations
@@ -32,10 +39,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IProtocolNegotiationFactory
+from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.http import datetimeToString
 from twisted.web.resource import Resource
-from twisted.web.server import NOT_DONE_YET, Request, Site
+from twisted.web.server import NOT_DONE_YET
+from zope.interface import implementer
 
 from kea_ha_tw.commands.envelope import (
     EMPTY_BODY_TEXT,
@@ -47,6 +58,7 @@ from kea_ha_tw.commands.envelope import (
     parse_command,
     stock_http_body,
 )
+from kea_ha_tw.commands.http_channel import ControlHTTPChannel
 from kea_ha_tw.commands.registry import CommandRegistry
 from kea_ha_tw.config.model import ClientCredentials
 from kea_ha_tw.errors import CommandError
@@ -94,7 +106,7 @@ class BasicAuthenticator:
         """The C{WWW-Authenticate} value."""
         return f'Basic realm="{self.realm}"'.encode()
 
-    def check(self, request: Request) -> bool:
+    def check(self, request: Any) -> bool:
         """True when C{request} carries valid credentials."""
         values = request.requestHeaders.getRawHeaders(b"authorization") or []
         if len(values) != 1:
@@ -139,7 +151,7 @@ class ControlChannelResource(Resource):
         self.accept_commands = frozenset(accept_commands) if accept_commands is not None else None
         self.max_body_size = max_body_size
 
-    def render(self, request: Request) -> bytes | int:
+    def render(self, request: Any) -> bytes | int:
         """Answer any method (Kea answers everything but POST with 400)."""
         status = self._http_status(request)
         if status:
@@ -183,7 +195,7 @@ class ControlChannelResource(Resource):
         d.addCallbacks(done, failed)
         return NOT_DONE_YET
 
-    def _http_status(self, request: Request) -> int:
+    def _http_status(self, request: Any) -> int:
         headers = request.requestHeaders
         if request.method != b"POST":
             return 400
@@ -209,7 +221,7 @@ class ControlChannelResource(Resource):
         return isinstance(name, str) and name not in self.accept_commands
 
     @staticmethod
-    def _write(request: Request, status: int, value: Any) -> int:
+    def _write(request: Any, status: int, value: Any) -> int:
         body = _encode_answer(value)
         request.setResponseCode(status)
         request.responseHeaders.removeHeader(b"server")
@@ -243,71 +255,37 @@ def _encode_answer(value: Any) -> bytes:
     return kea_json_dumps(value).encode("ascii")
 
 
-class _Discard:
-    """A request body sink for bodies we will refuse anyway."""
-
-    def write(self, data: bytes) -> None:
-        """Drop C{data}."""
-
-    def seek(self, *args: Any) -> int:
-        """Nothing to seek."""
-        return 0
-
-    def tell(self) -> int:
-        """Nothing was kept."""
-        return 0
-
-    def read(self, *args: Any) -> bytes:
-        """Nothing was kept."""
-        return b""
-
-    def close(self) -> None:
-        """Nothing to close."""
-
-
-class ControlRequest(Request):
+@implementer(IProtocolNegotiationFactory)
+class ControlSite(Factory):
     """
-    A request that does not keep a body it will refuse: over the size limit
-    (HTTP 413) or chunked (HTTP 400, as Kea).
-    """
-
-    max_body_size = DEFAULT_MAX_BODY_SIZE
-    body_too_large = False
-
-    def gotLength(self, length: int | None) -> None:  # noqa: N802 - Twisted API
-        """Keep the body only when its announced length is acceptable."""
-        if length is None or length > self.max_body_size:
-            self.body_too_large = length is not None
-            self.content = _Discard()
-            return
-        super().gotLength(length)
-
-
-class ControlSite(Site):
-    """
-    The C{Site} for a command listener: L{ControlRequest}s, Kea's 30 s idle
-    timeout on C{reactor}'s clock, and no access log (commands are logged
-    by the registry).
+    The factory of a command listener: a L{ControlHTTPChannel} per
+    connection serving C{resource}, Kea's 30 s idle timeout on C{reactor}'s
+    clock, and no access log (commands are logged by the registry).
     """
 
     noisy = False
 
     def __init__(self, resource: ControlChannelResource, reactor: Any,
                  timeout: float = IDLE_TIMEOUT_S) -> None:
-        try:
-            # Commands are JSON, never HTML forms: skip Twisted's form
-            # parsing, whose Content-Type parse (email.message) took a
-            # sixth of a loaded HA standby's CPU (py-spy, bench/).
-            super().__init__(resource, timeout=timeout, reactor=reactor,
-                             parsePOSTFormSubmission=False)
-        except TypeError:  # Twisted without that option
-            super().__init__(resource, timeout=timeout, reactor=reactor)
-        limit = resource.max_body_size
+        self.resource = resource
+        self.reactor = reactor
+        self.timeout = timeout
+        self.max_body_size = getattr(resource, "max_body_size", DEFAULT_MAX_BODY_SIZE)
+        self._date_second = -1
+        self._date = b""
 
-        class _Request(ControlRequest):
-            max_body_size = limit
+    def buildProtocol(self, addr: Any) -> ControlHTTPChannel:  # noqa: N802 - Twisted API
+        """A lean HTTP/1.1 channel for one connection."""
+        return ControlHTTPChannel(self)
 
-        self.requestFactory = _Request
+    def date(self) -> bytes:
+        """The C{Date} value (RFC 1123) of the clock's second, formatted once per second."""
+        second = int(self.reactor.seconds())
+        if second != self._date_second:
+            self._date_second = second
+            self._date = datetimeToString(second)
+        return self._date
 
-    def log(self, request: Request) -> None:
-        """No access log."""
+    def acceptableProtocols(self) -> list[bytes]:  # noqa: N802 - Twisted API
+        """HTTP/1.1 only (for ALPN)."""
+        return [b"http/1.1"]
