@@ -12,7 +12,8 @@ peers need:
    C{http-client-threads}), each carrying one request at a time (no
    pipelining: Kea 2.2's listener reads one request per connection turn);
    requests beyond that wait in a FIFO queue, as in Kea's HTTP client;
- - C{TCP_NODELAY}, TLS through the peer's client context;
+ - C{TCP_NODELAY}, TLS through the peer's client context; requests leave
+   in the turn they are written (L{kea_ha_tw.tcp_write.write_now});
  - the request exactly as Kea writes it: C{POST / HTTP/1.1}, C{Host}
    without port, C{Authorization} when configured, C{Content-Length},
    C{Content-Type: application/json}, the body; the header block is built
@@ -42,6 +43,8 @@ from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import UNKNOWN_LENGTH
+
+from kea_ha_tw.tcp_write import write_now
 
 #: Largest header block we accept from a peer.
 MAX_HEADER_BYTES = 64 * 1024
@@ -132,7 +135,7 @@ class PeerHTTPProtocol(Protocol):
         self._buffer = b""
         self._chunks = []
         self._have = 0
-        self.transport.write(data)
+        write_now(self.transport, data)
         return self._pending
 
     def _cancel(self, d: Deferred) -> None:
