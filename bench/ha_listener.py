@@ -1,8 +1,9 @@
 """
 Micro-benchmark of the receiving side of HA lease updates, without
 sockets: N C{lease4-update} requests, as our peer client writes them,
-through the HA listener's HTTP channel (L{ControlSite} over a
-StringTransport) into the command registry and the lease store.
+through the HA listener's HTTP channel (the lean channel L{ControlSite}
+builds, over a StringTransport) into the command registry and the lease
+store.
 
     python -m bench.ha_listener [N] [--profile] [--memfile]
 
