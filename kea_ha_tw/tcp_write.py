@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_tcp_write -*-
 """
-Sending on a TCP connection in the same reactor turn.
+Sending on a TCP connection in the same reactor turn, without Nagle.
 
 Twisted's C{transport.write} only queues: the bytes leave on the next
 reactor turn, after the poller reports the socket writable, and the
@@ -43,6 +43,22 @@ def write_now(transport: Any, data: bytes) -> None:
     transport.write(data)
 
 
+def set_no_delay(transport: Any) -> None:
+    """
+    Turn Nagle's algorithm off on C{transport} or, for TLS, on the TCP
+    connection under it: each small request or answer leaves at once.
+    """
+    while transport is not None:
+        setter = getattr(transport, "setTcpNoDelay", None)
+        if setter is not None:
+            try:
+                setter(True)
+            except OSError:
+                pass
+            return
+        transport = getattr(transport, "transport", None)
+
+
 def _idle(transport: tcp.Connection) -> bool:
     """True when the connection is up and nothing is queued on it."""
     return bool(
@@ -55,4 +71,4 @@ def _idle(transport: tcp.Connection) -> bool:
     )
 
 
-__all__ = ["write_now"]
+__all__ = ["set_no_delay", "write_now"]

@@ -14,7 +14,7 @@ from twisted.internet.protocol import Protocol
 from twisted.internet.testing import MemoryReactor, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
-from kea_ha_tw.tcp_write import write_now
+from kea_ha_tw.tcp_write import set_no_delay, write_now
 
 
 class FakeSocket:
@@ -111,3 +111,36 @@ class WriteNowTests(SynchronousTestCase):
         transport = StringTransport()
         write_now(transport, b"request")
         self.assertEqual(transport.value(), b"request")
+
+
+class NoDelayTests(SynchronousTestCase):
+    """L{set_no_delay} finds the TCP connection, under TLS too."""
+
+    def test_sets_on_the_transport(self):
+        """A transport with setTcpNoDelay gets it turned on."""
+        transport = StringTransport()
+        transport.noDelay = False
+        transport.setTcpNoDelay = lambda on: setattr(transport, "noDelay", on)
+        set_no_delay(transport)
+        self.assertTrue(transport.noDelay)
+
+    def test_looks_under_a_wrapper(self):
+        """A wrapping transport without it (TLS) passes the call to the one below."""
+        inner = StringTransport()
+        inner.setTcpNoDelay = lambda on: setattr(inner, "noDelay", on)
+
+        class Wrapper:
+            transport = inner
+
+        set_no_delay(Wrapper())
+        self.assertTrue(inner.noDelay)
+
+    def test_oserror_ignored(self):
+        """A socket that refuses the option is left as it is."""
+        transport = StringTransport()
+
+        def refuse(on):
+            raise OSError("not supported")
+
+        transport.setTcpNoDelay = refuse
+        set_no_delay(transport)

@@ -8,7 +8,8 @@ C{HTTPChannel} (line splitting, C{Headers}, C{Request} construction and
 C{process}, header encoding) cost about as much CPU as the update itself.
 This channel parses requests from a byte buffer, hands a light
 L{ControlHTTPRequest} to the same resource (C{getChildForRequest}, then
-C{render}) and writes each answer with one C{transport.write}.
+C{render}) and writes each answer in one piece, sent in the same reactor
+turn when the socket takes it (L{kea_ha_tw.tcp_write.write_now}; Nagle off).
 
  - Request line C{METHOD SP TARGET SP HTTP/1.x}, header lines up to an empty
    line (CRLF; bare LF tolerated), names case-insensitive; the body is
@@ -52,6 +53,7 @@ from twisted.web.resource import getChildForRequest
 from twisted.web.server import NOT_DONE_YET
 
 from kea_ha_tw.commands.envelope import kea_json_dumps, stock_http_body
+from kea_ha_tw.tcp_write import set_no_delay, write_now
 
 #: Largest request line plus header block, in bytes.
 MAX_HEADER_BYTES = 16 * 1024
@@ -263,7 +265,8 @@ class ControlHTTPChannel(Protocol, TimeoutMixin):
         self._timer_off = False
 
     def connectionMade(self) -> None:  # noqa: N802 - Twisted API
-        """Start the idle timeout."""
+        """Start the idle timeout; answers leave without Nagle's delay."""
+        set_no_delay(self.transport)
         self.setTimeout(self._idle)
 
     def connectionLost(self, reason: Failure = None) -> None:  # noqa: N802 - Twisted API
@@ -455,7 +458,7 @@ class ControlHTTPChannel(Protocol, TimeoutMixin):
         out += (b"Content-Length: ", b"%d" % len(body), b"\r\n\r\n")
         if request.method != b"HEAD":
             out.append(body)
-        self.transport.write(b"".join(out))
+        write_now(self.transport, b"".join(out))
         if self._pending is request:
             self._pending = None
         if not request.persistent:

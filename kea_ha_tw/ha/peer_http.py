@@ -44,7 +44,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import UNKNOWN_LENGTH
 
-from kea_ha_tw.tcp_write import write_now
+from kea_ha_tw.tcp_write import set_no_delay, write_now
 
 #: Largest header block we accept from a peer.
 MAX_HEADER_BYTES = 64 * 1024
@@ -319,7 +319,7 @@ class _PeerConnections:
 
     def _connected(self, protocol: PeerHTTPProtocol, request: _Request) -> None:
         protocol.on_lost = self._lost
-        _set_no_delay(protocol)
+        set_no_delay(protocol.transport)
         self._run(protocol, request)
 
     def _connect_failed(self, failure: Failure, request: _Request) -> None:
@@ -400,19 +400,6 @@ class _PeerConnections:
             if timer.active():
                 timer.cancel()
         self._idle_timers.clear()
-
-
-def _set_no_delay(protocol: Any) -> None:
-    transport = protocol.transport
-    while transport is not None:
-        setter = getattr(transport, "setTcpNoDelay", None)
-        if setter is not None:
-            try:
-                setter(True)
-            except OSError:
-                pass
-            return
-        transport = getattr(transport, "transport", None)
 
 
 class PeerHTTPPool:
