@@ -134,12 +134,19 @@ class Server:
     def _build_ha(self, config: ServerConfig, reactor: Any, http_client_factory):
         if config.ha is None:
             return None
-        from kea_ha_tw.ha.client import make_peer_clients, make_peer_http_client
+        from kea_ha_tw.ha.client import (
+            make_peer_clients,
+            make_peer_http_client,
+            peer_connections,
+        )
         from kea_ha_tw.ha.service import HAService
 
         ha = config.ha
-        factory = http_client_factory or make_peer_http_client
-        http_client = factory(reactor, ha.peers, ha.tls)
+        if http_client_factory is None:
+            http_client = make_peer_http_client(reactor, ha.peers, ha.tls,
+                                                connections_per_peer=peer_connections(ha))
+        else:
+            http_client = http_client_factory(reactor, ha.peers, ha.tls)
         clients = make_peer_clients(ha, http_client, reactor)
         return HAService(config, self.network_state, self.statistics, reactor, self.store,
                          clients)

@@ -24,6 +24,7 @@ from kea_ha_tw.ha.client import (
     make_peer_clients,
     make_peer_http_client,
     parse_answer,
+    peer_connections,
     peer_base_url,
 )
 from kea_ha_tw.interfaces import IPeerClient
@@ -313,6 +314,15 @@ class FactoryTests(SynchronousTestCase):
                                      connections_per_peer=6)
         self.assertEqual(http.connections_per_peer, 6)
         self.assertLess(http.idle_timeout_s, 30)
+
+    def test_connections_from_http_client_threads(self):
+        """Kea's http-client-threads sets the connections per peer; 0 means one per CPU, >= 2."""
+        from kea_ha_tw.config.model import HAMultiThreadingConfig
+
+        mt = HAMultiThreadingConfig(http_client_threads=5)
+        self.assertEqual(peer_connections(self._ha(multi_threading=mt)), 5)
+        self.assertEqual(peer_connections(self._ha(), cpu_count=4), 4)
+        self.assertEqual(peer_connections(self._ha(), cpu_count=1), 2)
 
     def test_https_without_tls_rejected(self):
         """An https peer without TLS settings is a configuration error."""

@@ -93,6 +93,15 @@ class BuildServiceTests(SynchronousTestCase):
         for name in ("ha-heartbeat", "ha-sync", "lease4-update", "status-get"):
             self.assertIn(name, names)
 
+    def test_peer_connections_from_config(self):
+        """The production peer client keeps http-client-threads connections per peer."""
+        cfg = json.loads(HOT_STANDBY)
+        ha = cfg["Dhcp4"]["hooks-libraries"][1]["parameters"]["high-availability"][0]
+        ha["multi-threading"] = {"http-client-threads": 3}
+        top = build_service(parse_config(json.dumps(cfg)), reactor=MemoryUDPReactor())
+        clients = top.server.ha._clients.values()
+        self.assertEqual({c._http.connections_per_peer for c in clients}, {3})
+
     def test_commands_reach_the_store(self):
         """A lease4-add through the composed registry lands in the composed store."""
         top = build_service(parse_config(STANDALONE), reactor=MemoryUDPReactor())

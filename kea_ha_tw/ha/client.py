@@ -27,6 +27,7 @@ TLS client contexts. Any treq-like client works too (C{StubTreq} in tests).
 from __future__ import annotations
 
 import base64
+import os
 from typing import Any
 from collections.abc import Sequence
 
@@ -339,6 +340,21 @@ def make_peer_clients(
     }
 
 
+def peer_connections(ha: HAConfig, cpu_count: int | None = None) -> int:
+    """
+    Requests sent to one peer at once: HA C{multi-threading}'s
+    C{http-client-threads}, or, when it is 0 (Kea's default, meaning one
+    thread per CPU), the number of CPUs and at least 2. Kea's own client
+    keeps one connection per client thread; more connections than the
+    partner has listener threads only queue on its side (bench: a Kea
+    standby behind 8 connections from us ran less steadily than behind 2).
+    """
+    threads = ha.multi_threading.http_client_threads
+    if threads > 0:
+        return threads
+    return max(2, cpu_count if cpu_count is not None else (os.cpu_count() or 2))
+
+
 def make_peer_http_client(
     reactor: Any,
     peers: Sequence[PeerConfig],
@@ -465,6 +481,7 @@ __all__: Sequence[str] = (
     "kea_error_message",
     "make_peer_clients",
     "make_peer_http_client",
+    "peer_connections",
     "parse_answer",
     "peer_base_url",
 )
