@@ -37,11 +37,13 @@ def ratio(ours: float | None, kea: float | None) -> float | None:
     return ours / kea
 
 
-def summarize_round(search: dict, latency_trial: dict | None) -> dict:
+def summarize_round(search: dict, latency_trial: dict | None,
+                    same_load_trial: dict | None = None) -> dict:
     """
     One scenario in one round: the search's best rate and the ACK rate
     reached there, latency and CPU from the half-rate run, peak RSS over
-    all its trials (largest process).
+    all its trials (largest process), and the latency at Kea's half rate
+    of the same mode and round (C{same_*}; None for Kea itself).
     """
     trials = search.get("trials", [])
     best = search.get("best", 0)
@@ -54,7 +56,13 @@ def summarize_round(search: dict, latency_trial: dict | None) -> dict:
         "peak_rss_mib": round(max(hwm) / 1024, 1) if hwm else None,
         "cpu_per_1000": None, "ra_median_ms": None, "ra_p99_ms": None,
         "do_median_ms": None, "do_p99_ms": None, "half_rate": None, "half_loss": None,
+        "same_rate": None, "same_loss": None, "same_ra_median_ms": None, "same_ra_p99_ms": None,
     }
+    if same_load_trial:
+        out["same_rate"] = same_load_trial.get("rate")
+        out["same_loss"] = same_load_trial.get("loss")
+        out["same_ra_median_ms"] = same_load_trial.get("ra_median_ms")
+        out["same_ra_p99_ms"] = same_load_trial.get("ra_p99_ms")
     if latency_trial:
         out["half_rate"] = latency_trial.get("rate")
         out["half_loss"] = latency_trial.get("loss")
@@ -66,7 +74,8 @@ def summarize_round(search: dict, latency_trial: dict | None) -> dict:
 def combine_rounds(rounds: list[dict]) -> dict:
     """The median of each metric over the rounds (and the per-round values)."""
     keys = ("max_rate", "ack_rate_at_max", "peak_rss_mib", "cpu_per_1000", "ra_median_ms",
-            "ra_p99_ms", "do_median_ms", "do_p99_ms")
+            "ra_p99_ms", "do_median_ms", "do_p99_ms", "half_rate", "same_rate",
+            "same_ra_median_ms", "same_ra_p99_ms")
     out: dict[str, Any] = {k: median([r.get(k) for r in rounds]) for k in keys}
     out["rounds"] = len(rounds)
     out["max_rate_by_round"] = [r.get("max_rate") for r in rounds]
@@ -113,6 +122,10 @@ def ratio_rows(summary: dict[str, dict]) -> list[dict]:
                                  ratio(s.get("cpu_per_1000"), kea.get("cpu_per_1000"))),
                 "peak_rss": (s.get("peak_rss_mib"), kea.get("peak_rss_mib"),
                              ratio(s.get("peak_rss_mib"), kea.get("peak_rss_mib"))),
+                "same_load": (s.get("same_rate"), s.get("same_ra_median_ms"),
+                              kea.get("ra_median_ms"),
+                              ratio(s.get("same_ra_median_ms"), kea.get("ra_median_ms"))),
+                "half_rates": (s.get("half_rate"), kea.get("half_rate")),
                 "rate_target": target,
                 "rate_ok": None if rate_r is None else rate_r >= target,
                 "latency_ok": None if lat_r is None else lat_r <= LATENCY_TARGET,
@@ -141,6 +154,28 @@ def markdown_table(rows: list[dict]) -> str:
             cells.append(f"{_fmt(o, digits)} / {_fmt(k, digits)} = {_fmt(x)}x"
                          + (lat_mark if key == "ra_median" else ""))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return head + "\n".join(lines) + "\n"
+
+
+def same_load_table(rows: list[dict]) -> str:
+    """
+    Latency at equal load as Markdown: each implementation's REQUEST→ACK
+    median at its own half rate next to its median at Kea's half rate of
+    the same round (the offered rate Kea's own median was taken at).
+    """
+    head = ("| scenario | half rates ours / Kea (DORA/s) | REQUEST→ACK median ms at own half rate,"
+            " ours / Kea | at Kea's half rate (same offered rate), ours / Kea = ratio |\n"
+            "|---|---|---|---|\n")
+    lines = []
+    for r in rows:
+        name = r["mode"] if r["impl"] == "ours" else f"{r['mode']}, {r['impl']} vs Kea pair"
+        rate, same, kea, x = r.get("same_load", (None, None, None, None))
+        own = r["ra_median"]
+        halves = r.get("half_rates", (None, None))
+        lines.append(
+            f"| {name} | {_fmt(halves[0], 0)} / {_fmt(halves[1], 0)} | "
+            f"{_fmt(own[0], 3)} / {_fmt(own[1], 3)} = {_fmt(own[2])}x | "
+            f"{_fmt(same, 3)} / {_fmt(kea, 3)} = **{_fmt(x)}x** (at {_fmt(rate, 0)}/s) |")
     return head + "\n".join(lines) + "\n"
 
 
@@ -182,7 +217,8 @@ def build_summary(results: dict) -> dict[str, dict]:
     """C{results["scenarios"][name]["rounds"]} -> name -> L{combine_rounds}."""
     out = {}
     for name, data in results.get("scenarios", {}).items():
-        rounds = [summarize_round(r["search"], r.get("latency")) for r in data.get("rounds", [])]
+        rounds = [summarize_round(r["search"], r.get("latency"), r.get("latency_same_load"))
+                  for r in data.get("rounds", [])]
         if rounds:
             out[name] = combine_rounds(rounds)
     return out
@@ -257,6 +293,8 @@ def write_report(results_path: str) -> str:
           f"loss threshold {meta.get('threshold')}\n",
           "## Ratios (ours / Kea, medians over rounds)\n",
           markdown_table(ratio_rows(summary)),
+          "## Latency at the same offered rate (medians)\n",
+          same_load_table(ratio_rows(summary)),
           "## Every scenario (medians)\n",
           "| scenario | max DORA/s (by round) | median / p99 REQUEST→ACK ms | median / p99"
           " DISCOVER→OFFER ms | CPU s / 1000 leases | peak RSS MiB |",

@@ -172,6 +172,8 @@ class Runner:
         self.broken: set[str] = set()
         self.failures: dict[str, int] = {}
         self.last_best: dict[str, int] = {}
+        #: (mode, round) -> the half rate Kea's scenario was timed at.
+        self.kea_half: dict[tuple[str, int], int] = {}
 
     def _check_budget(self) -> None:
         if time.monotonic() > self.deadline:
@@ -208,7 +210,7 @@ class Runner:
                 self.broken.add(sc.name)
             self.error(f"{sc.name}: servers did not start: {e}")
             return
-        latency = None
+        latency = same_load = None
         if found.best > 0:
             self.last_best[sc.name] = found.best
             half = search.round_rate(found.best / 2)
@@ -218,14 +220,40 @@ class Runner:
                 latency["round"] = rnd
             except scenarios.StartError as e:
                 self.error(f"{sc.name}: latency run did not start: {e}")
+            same_load = self._same_load_latency(sc, rnd, half, latency)
         entry = {"search": {"best": found.best, "capped": found.capped,
                             "lowest_failing": found.lowest_failing, "trials": trials},
-                 "latency": latency}
+                 "latency": latency, "latency_same_load": same_load}
         self.results["scenarios"].setdefault(sc.name, {"rounds": []})["rounds"].append(entry)
         print(f"   -> {sc.name}: max {found.best}/s"
               + (f", RA median {latency.get('ra_median_ms')} ms p99 {latency.get('ra_p99_ms')}"
                  f" ms, CPU/1000 {latency.get('cpu_per_1000')} s" if latency else ""), flush=True)
         self.save()
+
+    def _same_load_latency(self, sc: scenarios.Scenario, rnd: int, half: int,
+                           latency: dict | None) -> dict | None:
+        """
+        Kea's scenario records its half rate for this round; any other
+        implementation of the same mode gets one more timed run at that
+        same offered rate, so latency is also compared at equal load.
+        """
+        if sc.impl == "kea":
+            if latency is not None:
+                self.kea_half[(sc.mode, rnd)] = half
+            return None
+        rate = self.kea_half.get((sc.mode, rnd))
+        if rate is None:
+            return None
+        if rate == half:
+            return latency
+        try:
+            self._check_budget()
+            same = self.bench.trial(sc, rate, timestamps=True)
+        except scenarios.StartError as e:
+            self.error(f"{sc.name}: same-load latency run did not start: {e}")
+            return None
+        same["round"] = rnd
+        return same
 
     def extras_round(self, rnd: int) -> None:
         """Sync, start-up and LFC, once each per kind."""

@@ -35,6 +35,16 @@ class SummaryTests(SynchronousTestCase):
         self.assertEqual(s["peak_rss_mib"], 40.0)
         self.assertEqual((s["cpu_per_1000"], s["ra_median_ms"], s["half_rate"]), (0.12, 0.2, 2000))
 
+    def test_round_with_same_load_run(self):
+        """The run at Kea's half rate gives the same_* figures."""
+        s = report.summarize_round(
+            {"best": 4000, "trials": [trial(4000, 0.0)]},
+            {"rate": 2000, "loss": 0.0, "ra_median_ms": 0.9},
+            {"rate": 1000, "loss": 0.0, "ra_median_ms": 0.4, "ra_p99_ms": 1.1})
+        self.assertEqual((s["same_rate"], s["same_ra_median_ms"], s["same_ra_p99_ms"]),
+                         (1000, 0.4, 1.1))
+        self.assertEqual(s["half_rate"], 2000)
+
     def test_round_without_latency_run(self):
         """No half-rate run (nothing passed): latency and CPU stay None."""
         s = report.summarize_round({"best": 0, "trials": [trial(100, 1.0)]}, None)
@@ -116,6 +126,19 @@ class RatioTests(SynchronousTestCase):
         self.assertIn("(over 1.5x)", md)
         self.assertIn("hot-standby, ours+kea vs Kea pair", md)
         self.assertIn("5000 / 2000 = **2.50x** (≥ 2.0: met)", md)
+
+    def test_same_load_table(self):
+        """Latency at equal load: ours at Kea's half rate against Kea's median there."""
+        summary = {
+            "hot-standby/kea": {"max_rate": 1500, "half_rate": 750, "ra_median_ms": 0.8},
+            "hot-standby/ours": {"max_rate": 3000, "half_rate": 1500, "ra_median_ms": 2.0,
+                                 "same_rate": 750, "same_ra_median_ms": 0.6},
+        }
+        rows = report.ratio_rows(summary)
+        self.assertAlmostEqual(rows[0]["same_load"][3], 0.75)
+        md = report.same_load_table(rows)
+        self.assertIn("| hot-standby | 1500 / 750 | 2.000 / 0.800 = 2.50x | "
+                      "0.600 / 0.800 = **0.75x** (at 750/s) |", md)
 
     def test_ratio(self):
         """ratio: None for a missing value or a zero denominator."""

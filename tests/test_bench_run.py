@@ -1,0 +1,69 @@
+"""
+Tests for L{bench.run.Runner}'s latency runs: Kea's half rate of a round
+is remembered and every other implementation of that mode is timed once
+more at that same offered rate.
+"""
+
+import argparse
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from bench import run, scenarios
+
+
+class FakeBench:
+    """Records the timed trials it is asked for."""
+
+    def __init__(self) -> None:
+        self.timed: list[tuple[str, int]] = []
+
+    def trial(self, sc, rate, *, timestamps=False):
+        """A trial record with the rate as its median (to tell them apart)."""
+        if timestamps:
+            self.timed.append((sc.name, rate))
+        return {"rate": rate, "loss": 0.0, "ra_median_ms": rate / 1000}
+
+
+def runner() -> tuple[run.Runner, FakeBench]:
+    """A Runner over a FakeBench with a generous budget."""
+    args = argparse.Namespace(budget=3600.0)
+    bench = FakeBench()
+    return run.Runner(args, bench, {"scenarios": {}, "errors": []}, lambda: None), bench
+
+
+class SameLoadLatencyTests(SynchronousTestCase):
+    """L{run.Runner._same_load_latency}."""
+
+    def test_kea_records_its_half_rate(self):
+        """Kea's own run is not repeated; its half rate is kept for the round."""
+        r, bench = runner()
+        kea = scenarios.scenario("hot-standby", ("kea", "kea"))
+        self.assertIsNone(r._same_load_latency(kea, 0, 750, {"rate": 750}))
+        self.assertEqual(r.kea_half[("hot-standby", 0)], 750)
+        self.assertEqual(bench.timed, [])
+
+    def test_ours_timed_at_keas_half_rate(self):
+        """Ours (and a mixed pair) get one more timed run at Kea's half rate of that round."""
+        r, bench = runner()
+        r.kea_half[("hot-standby", 1)] = 750
+        ours = scenarios.scenario("hot-standby", ("ours", "ours"))
+        same = r._same_load_latency(ours, 1, 1500, {"rate": 1500})
+        self.assertEqual(same["rate"], 750)
+        self.assertEqual(same["round"], 1)
+        self.assertEqual(bench.timed, [("hot-standby/ours", 750)])
+
+    def test_equal_half_rates_reuse_the_run(self):
+        """When both half rates are equal, the half-rate run serves for both."""
+        r, bench = runner()
+        r.kea_half[("single", 0)] = 2000
+        ours = scenarios.scenario("single", ("ours",))
+        latency = {"rate": 2000}
+        self.assertIs(r._same_load_latency(ours, 0, 2000, latency), latency)
+        self.assertEqual(bench.timed, [])
+
+    def test_no_kea_in_the_round(self):
+        """Without Kea's figure for that mode and round, nothing more is run."""
+        r, bench = runner()
+        ours = scenarios.scenario("load-balancing", ("ours", "ours"))
+        self.assertIsNone(r._same_load_latency(ours, 0, 1500, {"rate": 1500}))
+        self.assertEqual(bench.timed, [])
