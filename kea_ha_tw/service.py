@@ -85,7 +85,7 @@ class _RecountAfterLoad(Service):
     which it first computed over an empty store.
     """
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Server) -> None:
         self._server = server
 
     def startService(self) -> None:

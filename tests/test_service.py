@@ -12,9 +12,7 @@ from kea_ha_tw.config.loader import parse_config
 from kea_ha_tw.dhcp.hooks import NoHA
 from kea_ha_tw.errors import CommandError
 from kea_ha_tw.ha.service import HAService
-from kea_ha_tw.leases.service import LeaseStoreService
 from kea_ha_tw.service import OrderedMultiService, build_service
-from kea_ha_tw.dhcp.netif import DHCPListenerService
 from tests.builders import ETH0
 from tests.fakes import MemoryUDPReactor
 
