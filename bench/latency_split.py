@@ -103,8 +103,10 @@ def summary(parts: dict[str, list[float]]) -> list[str]:
             lines.append(f"{label:28s} no samples")
             continue
         p90 = values[min(len(values) - 1, int(len(values) * 0.9))]
-        lines.append(f"{label:28s} n={len(values):6d}  median {statistics.median(values) * 1e3:7.3f}"
-                     f" ms  p90 {p90 * 1e3:7.3f} ms  mean {statistics.mean(values) * 1e3:7.3f} ms")
+        median = statistics.median(values) * 1e3
+        mean = statistics.mean(values) * 1e3
+        lines.append(f"{label:28s} n={len(values):6d}  median {median:7.3f} ms"
+                     f"  p90 {p90 * 1e3:7.3f} ms  mean {mean:7.3f} ms")
     per = parts["leases_per_request"]
     if per:
         lines.append(f"leases per update request: mean {statistics.mean(per):.2f} over {len(per)}")
