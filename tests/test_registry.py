@@ -188,3 +188,47 @@ class ExecuteTests(SynchronousTestCase):
         self.registry.register(CommandHandler("cmd", lambda a, c: answer(0, arguments=a)))
         self.assertEqual(self.successResultOf(self.registry.execute_map("cmd", [1], None)),
                          {"result": 0, "arguments": [1]})
+
+
+class RunTests(SynchronousTestCase):
+    """L{CommandRegistry.run}: the answer itself for handlers that answer at once."""
+
+    def registry(self):
+        """A registry with a synchronous, a deferred, a broken and a silent handler."""
+        r = CommandRegistry()
+        r.register(CommandHandler("now", lambda a, c: answer(0, "now")))
+        r.register(CommandHandler("later", lambda a, c: succeed(answer(0, "later"))))
+
+        def boom(arguments, context):
+            raise BoomError("bug")
+
+        r.register(CommandHandler("boom", boom))
+        r.register(CommandHandler("silent", lambda a, c: None))
+        return r
+
+    def test_synchronous_answer_is_no_deferred(self):
+        """A handler that answers at once gives the map itself, hooks applied."""
+        r = self.registry()
+        r.add_processed_hook(lambda cmd, result: dict(result, hooked=True))
+        outcome = r.run(Command(name="now"), None)
+        self.assertNotIsInstance(outcome, Deferred)
+        self.assertEqual(outcome, {"result": 0, "text": "now", "hooked": True})
+
+    def test_deferred_answer(self):
+        """A handler answering with a Deferred gives a Deferred with the same answer."""
+        outcome = self.registry().run(Command(name="later"), None)
+        self.assertIsInstance(outcome, Deferred)
+        self.assertEqual(self.successResultOf(outcome)["text"], "later")
+
+    def test_unknown_and_broken(self):
+        """Unknown commands and handler bugs answer as execute does, without a Deferred."""
+        r = self.registry()
+        self.assertEqual(r.run(Command(name="nope"), None)["result"], 2)
+        self.assertEqual(r.run(Command(name="boom"), None)["result"], 1)
+        self.flushLoggedErrors(BoomError)
+
+    def test_no_answer_raises_http_500(self):
+        """A handler giving no answer raises HTTPStatusError; execute fails with it."""
+        r = self.registry()
+        self.assertRaises(HTTPStatusError, r.run, Command(name="silent"), None)
+        self.failureResultOf(r.execute(Command(name="silent"), None), HTTPStatusError)

@@ -69,8 +69,8 @@ def build_batch_handler(registry: CommandRegistry) -> ICommandHandler:
     """The C{lease4-batch-update} handler, running items through C{registry}."""
 
     def handle(arguments: Any, context: Any) -> Deferred:
-        # With synchronous item handlers (the lease store) every await below
-        # finds its Deferred already fired, so the batch answers at once.
+        # With synchronous item handlers (the lease store) nothing below
+        # awaits, so the batch answers at once.
         return Deferred.fromCoroutine(_run_items(registry, context, parse_batch(arguments)))
 
     return CommandHandler(BATCH_COMMAND, handle)
@@ -84,7 +84,11 @@ async def _run_items(registry: CommandRegistry, context: Any,
             results.append(answer(1, item_arguments))
             continue
         try:
-            outcome = await registry.execute(Command(name=name, arguments=item_arguments), context)
+            # The lease store's handlers answer at once: no await (and no
+            # Deferred) per item then.
+            outcome = registry.run(Command(name=name, arguments=item_arguments), context)
+            if isinstance(outcome, Deferred):
+                outcome = await outcome
         except HTTPStatusError as e:
             # The registry fails only this way (a handler gave no answer).
             outcome = answer(1, f"the command failed with HTTP status {e.status}")

@@ -130,30 +130,32 @@ class CommandRegistry:
         Run C{command}; fire with its answer map. Never fails, except with
         L{HTTPStatusError} when Kea would answer at the HTTP level.
         """
+        try:
+            outcome = self.run(command, context)
+        except HTTPStatusError:
+            return fail()
+        return outcome if isinstance(outcome, Deferred) else succeed(outcome)
+
+    def run(self, command: Command, context: Any) -> dict[str, Any] | Deferred[dict[str, Any]]:
+        """
+        L{execute} without a Deferred for the handlers that answer at once
+        (the lease store's: HA lease updates arrive by the thousand per
+        second): the answer map itself, or a Deferred when the handler
+        answers later. Raises L{HTTPStatusError} where L{execute} fails with
+        it.
+        """
         handler = self._handlers.get(command.name)
         if handler is None:
-            return succeed(self._processed(command, unsupported(command.name)))
-        # Most handlers answer synchronously: avoid Deferred overhead for them
-        # (HA lease updates arrive by the thousand per second).
+            return self._processed(command, unsupported(command.name))
         try:
             result = handler.handle(command.arguments, context)
         except Exception:
-            return self._settle(Failure(), command)
+            return self._processed(command, self._failed(Failure(), command))
         if isinstance(result, Deferred):
             d = result.addCallbacks(self._checked, self._failed,
                                     callbackArgs=(command,), errbackArgs=(command,))
             return d.addCallback(lambda answer_: self._processed(command, answer_))
-        return self._settle(result, command)
-
-    def _settle(self, outcome: Any, command: Command) -> Deferred[dict[str, Any]]:
-        try:
-            if isinstance(outcome, Failure):
-                result = self._failed(outcome, command)
-            else:
-                result = self._checked(outcome, command)
-        except HTTPStatusError:
-            return fail()
-        return succeed(self._processed(command, result))
+        return self._processed(command, self._checked(result, command))
 
     def execute_map(self, name: str, arguments: Any, context: Any) -> Deferred[dict[str, Any]]:
         """Run command C{name} with C{arguments} (for callers inside the server)."""
