@@ -26,7 +26,7 @@ from kea_ha_tw.commands.registry import command
 from kea_ha_tw.config.model import SubnetConfig
 from kea_ha_tw.errors import CommandError, LeaseStoreError
 from kea_ha_tw.leases.kea_json import lease_to_element
-from kea_ha_tw.leases.model import Lease4, LeaseState
+from kea_ha_tw.leases.model import Lease4, LeaseState, make_lease4
 
 _UINT32_MAX = 2**32 - 1
 _INT64 = (-(2**63), 2**63 - 1)
@@ -258,11 +258,8 @@ def parse_lease4(args: Any, context: CommandContext) -> tuple[Lease4, bool]:
     if state != LeaseState.DECLINED and not hwaddr and client_id is None:
         raise _fail(f"Lease4: {address}, state: {_STATE_NAMES[state]} has neither hardware "
                     "address or client id")
-    lease = Lease4(
-        address=address, hwaddr=hwaddr, client_id=client_id, valid_lft=valid_lft, cltt=cltt,
-        subnet_id=subnet.id, fqdn_fwd=fqdn_fwd, fqdn_rev=fqdn_rev, hostname=hostname,
-        state=LeaseState(state), user_context=user_context,
-    )
+    lease = make_lease4(address, hwaddr, client_id, valid_lft, cltt, subnet.id, fqdn_fwd,
+                        fqdn_rev, hostname, LeaseState(state), user_context)
     return lease, force_create
 
 

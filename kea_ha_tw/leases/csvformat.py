@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator
 from kea_ha_tw.leases.kea_json import (
     MAX_HWADDR_LEN, MIN_CLIENT_ID_LEN, colon_hex_fast, from_kea_json, parse_client_id,
     parse_hwaddr, to_kea_json)
-from kea_ha_tw.leases.model import Lease4, LeaseState
+from kea_ha_tw.leases.model import Lease4, LeaseState, make_lease4
 
 COLUMNS = (
     "address", "hwaddr", "client_id", "valid_lifetime", "expire", "subnet_id",
@@ -177,35 +177,10 @@ def state_text(state: int) -> str:
 
 # -- rows ----------------------------------------------------------------------
 
+#: Loading a million rows spends most of its time building leases: the
+#: model's fast constructor (tests.test_csvformat checks it equals Lease4).
+make_lease = make_lease4
 _new = object.__new__
-# Lease4 is a frozen slots dataclass; building it through its slot
-# descriptors is twice as fast as its __init__ and gives an equal object
-# (tests.test_csvformat checks this). Loading a million rows spends most of
-# its time here.
-_FIELDS = ("address", "hwaddr", "client_id", "valid_lft", "cltt", "subnet_id",
-           "fqdn_fwd", "fqdn_rev", "hostname", "state", "user_context")
-if tuple(Lease4.__dataclass_fields__) == _FIELDS:
-    (_s_addr, _s_hw, _s_cid, _s_valid, _s_cltt, _s_subnet, _s_fwd, _s_rev,
-     _s_host, _s_state, _s_ctx) = (getattr(Lease4, f).__set__ for f in _FIELDS)
-
-    def make_lease(address, hwaddr, client_id, valid_lft, cltt, subnet_id,
-                   fqdn_fwd, fqdn_rev, hostname, state, user_context) -> Lease4:
-        """C{Lease4(...)} with every field given positionally, built fast."""
-        lease = _new(Lease4)
-        _s_addr(lease, address)
-        _s_hw(lease, hwaddr)
-        _s_cid(lease, client_id)
-        _s_valid(lease, valid_lft)
-        _s_cltt(lease, cltt)
-        _s_subnet(lease, subnet_id)
-        _s_fwd(lease, fqdn_fwd)
-        _s_rev(lease, fqdn_rev)
-        _s_host(lease, hostname)
-        _s_state(lease, state)
-        _s_ctx(lease, user_context)
-        return lease
-else:  # pragma: no cover - the model changed; stay correct, if slower.
-    make_lease = Lease4
 
 _STATES = {"0": LeaseState.DEFAULT, "1": LeaseState.DECLINED,
            "2": LeaseState.EXPIRED_RECLAIMED,

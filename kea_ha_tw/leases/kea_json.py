@@ -19,7 +19,7 @@ from ipaddress import IPv4Address
 from typing import Any
 from collections.abc import Mapping
 
-from kea_ha_tw.leases.model import Lease4, LeaseState
+from kea_ha_tw.leases.model import Lease4, LeaseState, make_lease4
 
 MAX_HWADDR_LEN = 20
 MIN_CLIENT_ID_LEN = 2
@@ -387,6 +387,5 @@ def lease_from_element(element: Any, *, now: float | None = None) -> Lease4:
         except ValueError:
             raise ValueError(f"invalid client identifier {cid_text} in the parsed lease") from None
 
-    return Lease4(address=address, hwaddr=hwaddr, client_id=client_id, valid_lft=valid_lft,
-                  cltt=cltt, subnet_id=subnet_id, fqdn_fwd=flags[0], fqdn_rev=flags[1],
-                  hostname=hostname, state=LeaseState(state), user_context=context)
+    return make_lease4(address, hwaddr, client_id, valid_lft, cltt, subnet_id, flags[0],
+                       flags[1], hostname, LeaseState(state), context)
