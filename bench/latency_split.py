@@ -115,6 +115,7 @@ def summary(parts: dict[str, list[float]]) -> list[str]:
 
 def main(argv: list[str]) -> int:
     """Read the capture named in C{argv} and print the split."""
+    import scapy.layers.l2  # noqa: F401 - registers Ethernet, so frames are dissected
     from scapy.utils import PcapReader
 
     if not argv:
