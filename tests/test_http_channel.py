@@ -7,7 +7,6 @@ L{ControlChannelResource}.
 
 from __future__ import annotations
 
-from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
@@ -23,15 +22,14 @@ from kea_ha_tw.commands.http_channel import (
     PAUSE_ABOVE,
     ControlHTTPChannel,
 )
-from kea_ha_tw.commands.registry import CommandHandler, CommandRegistry
 from kea_ha_tw.commands.resource import (
     IDLE_TIMEOUT_S,
     BasicAuthenticator,
-    ControlChannelResource,
     ControlSite,
 )
 from kea_ha_tw.config.model import ClientCredentials
-from tests.commands_support import NOW, CommandHarness
+from tests.commands_support import NOW
+from tests.test_resource import Fixture
 
 BAD_REQUEST = b'{ "result": 400, "text": "Bad Request" }'
 ECHO = b'{"command": "echo", "arguments": {"a": 1}}'
@@ -78,30 +76,19 @@ def answers(out: bytes) -> list[bytes]:
 
 
 class ChannelTestCase(SynchronousTestCase):
-    """A ControlSite over the real resource with test commands, one connection."""
+    """
+    A ControlSite over the real resource with the test commands of
+    L{tests.test_resource.Fixture} (C{echo}, C{later}, ...), one connection.
+    """
 
     max_body_size = 64 * 1024 * 1024
     authenticator = None
 
     def setUp(self):
-        self.calls = []
-        self.pending = []
-        registry = CommandRegistry()
-
-        def echo(arguments, context):
-            self.calls.append(arguments)
-            return answer(0, "echo", arguments)
-
-        def later(arguments, context):
-            d = Deferred()
-            self.pending.append(d)
-            return d
-
-        registry.register(CommandHandler("echo", echo))
-        registry.register(CommandHandler("later", later))
-        self.resource = ControlChannelResource(
-            registry, CommandHarness(self).context, max_body_size=self.max_body_size,
-            authenticator=self.authenticator)
+        fixture = Fixture(self, max_body_size=self.max_body_size,
+                          authenticator=self.authenticator)
+        self.calls, self.pending = fixture.calls, fixture.pending
+        self.resource = fixture.resource
         self.clock = MemoryReactorClock()
         self.clock.advance(NOW)
         self.site = ControlSite(self.resource, self.clock)
