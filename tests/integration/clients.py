@@ -125,10 +125,18 @@ class Client:
 
     def events(self) -> list[tuple[str, dict]]:
         """(reason, variables) of each event recorded so far, oldest first."""
-        found = []
-        for path in sorted(self.dir.glob("event.*"), key=lambda p: p.stat().st_mtime):
+        # The hook writes event.R.PID.tmp and renames it: skip those before
+        # looking at them, as one may be renamed between glob and stat.
+        stamped = []
+        for path in self.dir.glob("event.*"):
             if path.name.endswith(".tmp"):
                 continue
+            try:
+                stamped.append((path.stat().st_mtime, path))
+            except FileNotFoundError:
+                continue
+        found = []
+        for _, path in sorted(stamped):
             reason = path.name.split(".")[1]
             env = {}
             for line in path.read_text(errors="replace").splitlines():
