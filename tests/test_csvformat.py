@@ -518,14 +518,6 @@ class EncodeTests(SynchronousTestCase):
         csvformat.check_writable(lease(hwaddr=b"", state=LeaseState.DECLINED))
         csvformat.check_writable(lease(hwaddr=b"", client_id=b"\x01\x02"))
 
-    def test_make_lease(self):
-        """The fast constructor builds the same object as the dataclass's."""
-        args = (IPv4Address("10.0.0.1"), b"\x01", b"\x01\x02", 7, 8, 9, True, False, "h",
-                LeaseState.DECLINED, {"a": 1})
-        fast = csvformat.make_lease(*args)
-        self.assertIs(type(fast), Lease4)
-        self.assertEqual(fast, Lease4(*args))
-        self.assertEqual(repr(fast), repr(Lease4(*args)))
 
 
 json_values = st.recursive(

@@ -19,14 +19,12 @@ from kea_ha_tw.config.model import ReservationConfig, ServerConfig
 from kea_ha_tw.dhcp.plans import (  # noqa: F401 - re-exported
     PoolPlan,
     SubnetPlan,
-    fast_constructor,
     pick_address,
     reply_options,
 )
-from kea_ha_tw.leases.model import Lease4, LeaseState
+from kea_ha_tw.leases.model import Lease4, LeaseState, make_lease4
 
 INFINITY_LFT = 0xFFFFFFFF
-_lease = fast_constructor(Lease4)
 #: "Look the reservation up yourself."
 _LOOKUP = object()
 _DEFAULT = LeaseState.DEFAULT
@@ -326,14 +324,14 @@ class AllocationEngine:
         """A lease of C{address} (int or IPv4Address) for C{client}, from C{now}."""
         if type(address) is int:
             address = IPv4Address(address)
-        return _lease(address, client.hwaddr,
+        return make_lease4(address, client.hwaddr,
                       client.client_id if subnet.match_client_id else None,
                       subnet.lifetime(client.lifetime_hint), now, subnet.id, False, False,
                       client.hostname, _DEFAULT, None)
 
     def _renew(self, lease: Lease4, subnet: SubnetPlan, client: Client, now: int) -> Lease4:
         """Kea's C{renewLease4} + C{updateLease4Information}."""
-        return _lease(lease.address, client.hwaddr,
+        return make_lease4(lease.address, client.hwaddr,
                       client.client_id if subnet.match_client_id else None,
                       subnet.lifetime(client.lifetime_hint), now, subnet.id, False, False,
                       client.hostname, _DEFAULT, lease.user_context)

@@ -2,14 +2,12 @@
 """
 The configuration as the hot path reads it: L{SubnetPlan} and L{PoolPlan}
 resolve every inherited Kea value once and keep addresses as ints; the
-iterative allocator's cursor (L{pick_address}) lives on them. Also the
-small helpers the DHCP modules share (L{fast_constructor},
-L{reply_options}). Pure: no I/O, no Twisted.
+iterative allocator's cursor (L{pick_address}) lives on them. Also
+L{reply_options}, which the DHCP modules share. Pure: no I/O, no Twisted.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 
 from kea_ha_tw.config.model import (
@@ -21,31 +19,6 @@ from kea_ha_tw.config.model import (
 )
 
 _BCAST = 0xFFFFFFFF
-
-
-def fast_constructor(cls):
-    """
-    A positional constructor for a frozen, slotted dataclass that sets each
-    slot through its descriptor in straight-line code: several times
-    faster than the dataclass C{__init__} (one C{object.__setattr__} call
-    per field) and than C{dataclasses.replace}. Falls back to C{cls} when
-    the class has a C{__post_init__} or no slots.
-    """
-    names = tuple(f.name for f in dataclasses.fields(cls))
-    if hasattr(cls, "__post_init__") or "__slots__" not in cls.__dict__:
-        return cls
-    env = {"_new": object.__new__, "_cls": cls}
-    lines = []
-    for i, name in enumerate(names):
-        env[f"_s{i}"] = getattr(cls, name).__set__
-        lines.append(f"    _s{i}(obj, a{i})")
-    params = ", ".join(f"a{i}" for i in range(len(names)))
-    source = (f"def make({params}):\n    obj = _new(_cls)\n" + "\n".join(lines)
-              + "\n    return obj\n")
-    exec(source, env)  # noqa: S102 - generated straight-line setter code, as dataclasses does
-    make = env["make"]
-    make.__doc__ = f"Build a {cls.__name__} from positional values {names}."
-    return make
 
 
 def _round(x: float) -> int:

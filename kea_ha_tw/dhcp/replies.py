@@ -20,8 +20,9 @@ import struct
 
 from kea_ha_tw.config.model import ReservationConfig, ServerConfig
 from kea_ha_tw.dhcp.allocation import Allocation, AllocationEngine, Client
-from kea_ha_tw.dhcp.plans import SubnetPlan, fast_constructor, reply_options
+from kea_ha_tw.dhcp.plans import SubnetPlan, reply_options
 from kea_ha_tw.dhcp.packet import BOOTREPLY, FLAG_BROADCAST, ZERO, DHCPPacket, MessageType
+from kea_ha_tw.fastinit import fast_constructor
 
 _U32 = struct.Struct("!I")
 #: Kea's appendBasicOptions: sent whenever configured, requested or not.

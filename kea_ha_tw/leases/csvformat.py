@@ -177,9 +177,6 @@ def state_text(state: int) -> str:
 
 # -- rows ----------------------------------------------------------------------
 
-#: Loading a million rows spends most of its time building leases: the
-#: model's fast constructor (tests.test_csvformat checks it equals Lease4).
-make_lease = make_lease4
 _new = object.__new__
 
 _STATES = {"0": LeaseState.DEFAULT, "1": LeaseState.DECLINED,
@@ -293,7 +290,7 @@ def decode_row(line: str, schema: FileSchema = CURRENT_SCHEMA) -> Lease4:
         raise CSVFormatError(f"invalid fqdn_fwd/fqdn_rev value '{fwd}'/'{rev}'")
     if host and "&#x" in host:
         host = unescape(host)
-    return make_lease(addr, hwaddr, client_id, valid_lft, cltt, subnet_id,
+    return make_lease4(addr, hwaddr, client_id, valid_lft, cltt, subnet_id,
                       fqdn_fwd, fqdn_rev, host, lease_state, context)
 
 
