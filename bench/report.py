@@ -56,13 +56,9 @@ def summarize_round(search: dict, latency_trial: dict | None,
         "peak_rss_mib": round(max(hwm) / 1024, 1) if hwm else None,
         "cpu_per_1000": None, "ra_median_ms": None, "ra_p99_ms": None,
         "do_median_ms": None, "do_p99_ms": None, "half_rate": None, "half_loss": None,
-        "same_rate": None, "same_loss": None, "same_ra_median_ms": None, "same_ra_p99_ms": None,
     }
-    if same_load_trial:
-        out["same_rate"] = same_load_trial.get("rate")
-        out["same_loss"] = same_load_trial.get("loss")
-        out["same_ra_median_ms"] = same_load_trial.get("ra_median_ms")
-        out["same_ra_p99_ms"] = same_load_trial.get("ra_p99_ms")
+    for key in ("rate", "loss", "ra_median_ms", "ra_p99_ms"):
+        out[f"same_{key}"] = same_load_trial.get(key) if same_load_trial else None
     if latency_trial:
         out["half_rate"] = latency_trial.get("rate")
         out["half_loss"] = latency_trial.get("loss")
@@ -282,6 +278,7 @@ def write_report(results_path: str) -> str:
         results = json.load(f)
     out_dir = os.path.dirname(results_path)
     summary = build_summary(results)
+    rows = ratio_rows(summary)
     meta = results.get("meta", {})
     md = [f"# Bench run {meta.get('run_id', '')}\n",
           f"- command: `{meta.get('command', '')}`",
@@ -292,9 +289,9 @@ def write_report(results_path: str) -> str:
           f"- rounds {meta.get('rounds')}, perfdhcp period {meta.get('duration')} s, "
           f"loss threshold {meta.get('threshold')}\n",
           "## Ratios (ours / Kea, medians over rounds)\n",
-          markdown_table(ratio_rows(summary)),
+          markdown_table(rows),
           "## Latency at the same offered rate (medians)\n",
-          same_load_table(ratio_rows(summary)),
+          same_load_table(rows),
           "## Every scenario (medians)\n",
           "| scenario | max DORA/s (by round) | median / p99 REQUEST→ACK ms | median / p99"
           " DISCOVER→OFFER ms | CPU s / 1000 leases | peak RSS MiB |",

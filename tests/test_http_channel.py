@@ -29,18 +29,13 @@ from kea_ha_tw.commands.resource import (
 )
 from kea_ha_tw.config.model import ClientCredentials
 from tests.commands_support import NOW
-from tests.test_resource import Fixture
+from tests.test_resource import BAD_REQUEST, BoomError, Fixture
 
-BAD_REQUEST = b'{ "result": 400, "text": "Bad Request" }'
 ECHO = b'{"command": "echo", "arguments": {"a": 1}}'
 ECHO_ANSWER = b'[ { "arguments": { "a": 1 }, "result": 0, "text": "echo" } ]'
 LATER = b'{"command": "later"}'
 #: The Date of the clock's NOW.
 DATE = b"Wed, 25 Nov 2026 09:54:44 GMT"
-
-
-class BoomError(Exception):
-    """A resource bug."""
 
 
 class RecordingTransport(StringTransport):
