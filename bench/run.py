@@ -56,6 +56,16 @@ class BudgetExceededError(Exception):
     """The run's time budget is spent."""
 
 
+def default_python(repo: str = lab.REPO) -> str:
+    """
+    The Python our server runs on by default: the repository's C{.venv}
+    (Debian's optimised python3, see scripts/_python.sh) when it exists,
+    else the Python running the bench.
+    """
+    venv = os.path.join(repo, ".venv", "bin", "python")
+    return venv if os.access(venv, os.X_OK) else sys.executable
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
@@ -82,7 +92,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--nice", type=int, default=0,
                    help="scheduler priority of the whole run (its autogroup and every process"
                         " it starts); -10 on a machine shared with other work")
-    p.add_argument("--python", default=sys.executable, help="Python that runs our server")
+    p.add_argument("--python", default=default_python(),
+                   help="Python that runs our server (default: the one scripts/install-deps"
+                        " installed into, .venv/bin/python, else this one)")
     p.add_argument("--tree", default="HEAD",
                    help="git revision of ours to run, exported once at start (default HEAD; "
                         "'worktree' runs the working tree as it changes)")
@@ -134,7 +146,8 @@ def machine_meta(args: argparse.Namespace, run_id: str, argv: list[str]) -> dict
     return {
         "run_id": run_id, "command": "python3 bench/run.py " + shlex.join(argv),
         "nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
-        "python": platform.python_version(), "kea_version": "Kea " + out("kea-dhcp4", "-v"),
+        "python": out(args.python, "-c", "import sys; print(sys.version.split()[0])")
+        + " (" + args.python + ")", "kea_version": "Kea " + out("kea-dhcp4", "-v"),
         "commit": out("git", "rev-parse", "--short", "HEAD"),
         "dirty": bool(out("git", "status", "--porcelain", "--untracked-files=no", "kea_ha_tw")),
         "rounds": args.rounds, "duration": args.duration, "threshold": args.threshold,

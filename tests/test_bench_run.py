@@ -5,6 +5,8 @@ more at that same offered rate.
 """
 
 import argparse
+import os
+import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -67,3 +69,21 @@ class SameLoadLatencyTests(SynchronousTestCase):
         ours = scenarios.scenario("load-balancing", ("ours", "ours"))
         self.assertIsNone(r._same_load_latency(ours, 0, 1500, {"rate": 1500}))
         self.assertEqual(bench.timed, [])
+
+
+class DefaultPythonTests(SynchronousTestCase):
+    """L{run.default_python}: the server runs on the installed interpreter."""
+
+    def test_repository_venv(self):
+        """A repository with C{.venv/bin/python} runs our server on it."""
+        repo = self.mktemp()
+        os.makedirs(os.path.join(repo, ".venv", "bin"))
+        venv = os.path.join(repo, ".venv", "bin", "python")
+        os.symlink(sys.executable, venv)
+        self.assertEqual(run.default_python(repo), venv)
+
+    def test_no_venv(self):
+        """Without a venv, the bench's own Python runs the server."""
+        repo = self.mktemp()
+        os.makedirs(repo)
+        self.assertEqual(run.default_python(repo), sys.executable)
