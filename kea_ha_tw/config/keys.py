@@ -73,6 +73,7 @@ DHCP4_IMPLEMENTED: dict[str, str] = {
     **_COMMON,
     "decline-probation-period": INT,
     "echo-client-id": BOOL,
+    "parked-packet-limit": INT,
     "subnet4": LIST,
     "interfaces-config": MAP,
     "lease-database": MAP,
@@ -105,7 +106,6 @@ DHCP4_IGNORED: dict[str, str] = {
     "ip-reservations-unique": BOOL,
     "reservations-lookup-first": BOOL,
     "compatibility": MAP,
-    "parked-packet-limit": INT,
 }
 
 SUBNET4_IMPLEMENTED: dict[str, str] = {

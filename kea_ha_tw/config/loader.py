@@ -150,6 +150,8 @@ def _parse_dhcp4(d4: dict[str, Any]) -> ServerConfig:
             join_path(path, "decline-probation-period"),
             f"out of range value ({decline}) specified for parameter 'decline-probation-period'",
         )
+    # Kea 2.2 takes any JSON integer and applies it as a uint32_t.
+    parked = get_int(d4, "parked-packet-limit", path, 256, lo=-(2**63), hi=2**63 - 1)
     optional = {
         key: fields[kea]
         for key, kea in (
@@ -178,6 +180,7 @@ def _parse_dhcp4(d4: dict[str, Any]) -> ServerConfig:
         rebind_timer=fields["rebind-timer"],
         echo_client_id=get_bool(d4, "echo-client-id", path, True),
         decline_probation_period=decline,
+        parked_packet_limit=parked & 0xFFFFFFFF,
         option_data=parse_option_data(
             get_list(d4, "option-data", path), join_path(path, "option-data"), custom
         ),

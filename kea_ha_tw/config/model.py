@@ -269,6 +269,10 @@ class ServerConfig:
     authoritative: bool = False
     echo_client_id: bool = True
     decline_probation_period: int = 86400
+    #: Kea's C{parked-packet-limit}: queries whose reply waits for the
+    #: hooks (HA lease updates) at once; 0 = no limit. Stored as Kea
+    #: applies it, as an unsigned 32-bit value.
+    parked_packet_limit: int = 256
     next_server: IPv4Address = IPv4Address("0.0.0.0")
     server_hostname: str = ""
     boot_file_name: str = ""

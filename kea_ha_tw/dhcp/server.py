@@ -104,6 +104,10 @@ class DHCPServer:
         self.replies = ReplyBuilder(config, self.engine)
         self._local_addresses: set[bytes] = set(self.replies.configured_server_ids)
         self._probation = int(config.decline_probation_period)
+        self._parked_limit = int(config.parked_packet_limit)
+        #: Queries whose reply is held by the hooks (Kea's parking lot of
+        #: C{leases4_committed}), waiting for HA lease updates.
+        self.parked = 0
         # Subnet selection results that depend only on giaddr (relayed) or
         # on the receiving interface (broadcast): valid while no subnet has
         # a client-class guard.
@@ -362,17 +366,32 @@ class DHCPServer:
         """
         Kea's leases4_committed: the hooks may hold or drop the reply. A
         failure in the hooks drops the reply too (logged), as a throwing
-        callout does in Kea.
+        callout does in Kea. While C{parked-packet-limit} replies are held
+        already, the reply is dropped before the hooks run (Kea's
+        DHCP4_HOOK_LEASES4_PARKING_LOT_FULL, counted in C{pkt4-receive-drop});
+        the lease stays committed, as in Kea, and the client's retry gets it.
         """
+        limit = self._parked_limit
+        if limit and self.parked >= limit and (reply is not None or leases or deleted):
+            # Kea 2.2: the lease stays committed, the reply is dropped.
+            self.stats.add("pkt4-receive-drop")
+            self._log.debug("the parked-packet-limit {limit}, has been reached, dropping"
+                            " query: xid={xid}", msg_id="DHCP4_HOOK_LEASES4_PARKING_LOT_FULL",
+                            limit=limit, xid=query.xid)
+            return None
         try:
             d = self.hooks.leases_committed(query, leases, deleted)
         except Exception:
             self._log.failure("leases4_committed hook failed for xid={xid}",
                               msg_id="DHCP4_HOOK_LEASES4_COMMITTED_FAILED", xid=query.xid)
             return None
-        if d.called and d.result is True:
-            # Already decided (NoHA): skip the callback machinery.
-            return reply
+        if d.called:
+            if d.result is True:
+                # Already decided (NoHA, or nothing to wait for): no callbacks.
+                return reply
+        else:
+            self.parked += 1
+            d.addBoth(self._unpark)
 
         def decided(send):
             if send is not True:
@@ -387,6 +406,10 @@ class DHCPServer:
             return None
 
         return d.addCallbacks(decided, failed)
+
+    def _unpark(self, result):
+        self.parked -= 1
+        return result
 
     # -- RELEASE / DECLINE -------------------------------------------------------
 
