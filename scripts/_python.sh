@@ -4,7 +4,7 @@
 # On Debian we run on Debian's own python3 (/usr/bin/python3), in a
 # virtualenv in .venv made by scripts/install-deps: Debian builds CPython
 # with profile-guided and link-time optimisation, and our DHCP and HA paths
-# run 20-40 % faster on it than on a CPython built from source without
+# run 10-30 % faster on it than on a CPython built from source without
 # --enable-optimizations (pyenv's default build, for one), whatever python3
 # comes first on PATH (docs/performance.md, "The interpreter").  Debian's
 # python3 is also "externally managed" (PEP 668): pip refuses to install into
