@@ -519,7 +519,6 @@ class EncodeTests(SynchronousTestCase):
         csvformat.check_writable(lease(hwaddr=b"", client_id=b"\x01\x02"))
 
 
-
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text()
     | st.sampled_from([0.5, 2.0, -3.25, 0.1, 1e-07]),

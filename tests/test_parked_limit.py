@@ -19,9 +19,7 @@ from kea_ha_tw.network_state import NetworkState
 from kea_ha_tw.stats import Statistics
 from tests.builders import ETH0, DictLeaseStore, clock, config, discover, mac, release, request
 from tests.configs import text
-
-SERVER = "192.0.2.1"
-CLIENT = ("0.0.0.0", 68)
+from tests.test_server import CLIENT, SERVER
 
 
 class ParkedPacketLimitConfigTests(SynchronousTestCase):
@@ -142,8 +140,8 @@ class ParkingLotTests(SynchronousTestCase):
         """A RELEASE that frees nothing reaches no parking lot and counts no drop."""
         self.make(1)
         self.request(1)
-        self.assertIsNone(self.successResultOf(
-            self.server.handle(release(mac(5), ciaddr="192.0.2.200", server_id=SERVER), ETH0, CLIENT)))
+        query = release(mac(5), ciaddr="192.0.2.200", server_id=SERVER)
+        self.assertIsNone(self.successResultOf(self.server.handle(query, ETH0, CLIENT)))
         self.assertEqual(self.stats.get("pkt4-receive-drop"), 0)
 
     def test_zero_is_no_limit(self):

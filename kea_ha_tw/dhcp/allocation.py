@@ -325,16 +325,16 @@ class AllocationEngine:
         if type(address) is int:
             address = IPv4Address(address)
         return make_lease4(address, client.hwaddr,
-                      client.client_id if subnet.match_client_id else None,
-                      subnet.lifetime(client.lifetime_hint), now, subnet.id, False, False,
-                      client.hostname, _DEFAULT, None)
+                           client.client_id if subnet.match_client_id else None,
+                           subnet.lifetime(client.lifetime_hint), now, subnet.id, False, False,
+                           client.hostname, _DEFAULT, None)
 
     def _renew(self, lease: Lease4, subnet: SubnetPlan, client: Client, now: int) -> Lease4:
         """Kea's C{renewLease4} + C{updateLease4Information}."""
         return make_lease4(lease.address, client.hwaddr,
-                      client.client_id if subnet.match_client_id else None,
-                      subnet.lifetime(client.lifetime_hint), now, subnet.id, False, False,
-                      client.hostname, _DEFAULT, lease.user_context)
+                           client.client_id if subnet.match_client_id else None,
+                           subnet.lifetime(client.lifetime_hint), now, subnet.id, False, False,
+                           client.hostname, _DEFAULT, lease.user_context)
 
     def _take(self, store, subnet: SubnetPlan, client: Client, address: int, now: int,
               result: Allocation, existing=False) -> Lease4 | None:

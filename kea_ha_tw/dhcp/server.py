@@ -385,13 +385,12 @@ class DHCPServer:
             self._log.failure("leases4_committed hook failed for xid={xid}",
                               msg_id="DHCP4_HOOK_LEASES4_COMMITTED_FAILED", xid=query.xid)
             return None
-        if d.called:
-            if d.result is True:
-                # Already decided (NoHA, or nothing to wait for): no callbacks.
-                return reply
-        else:
+        if not d.called:
             self.parked += 1
             d.addBoth(self._unpark)
+        elif d.result is True:
+            # Already decided (NoHA, or nothing to wait for): no callbacks.
+            return reply
 
         def decided(send):
             if send is not True:

@@ -291,7 +291,7 @@ def decode_row(line: str, schema: FileSchema = CURRENT_SCHEMA) -> Lease4:
     if host and "&#x" in host:
         host = unescape(host)
     return make_lease4(addr, hwaddr, client_id, valid_lft, cltt, subnet_id,
-                      fqdn_fwd, fqdn_rev, host, lease_state, context)
+                       fqdn_fwd, fqdn_rev, host, lease_state, context)
 
 
 def _fit_columns(fields: list[str], schema: FileSchema) -> list[str]:
