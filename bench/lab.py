@@ -165,6 +165,7 @@ class Proc:
     argv: list[str]
     log: str
     env: dict | None = None
+    cwd: str | None = None
     popen: subprocess.Popen | None = None
     started_at: float = 0.0
     final_cpu: float | None = None
@@ -177,7 +178,7 @@ class Proc:
             self.started_at = time.monotonic()
             self.popen = subprocess.Popen(in_ns(self.ns, *self.argv), stdout=out,
                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          env=self.env)
+                                          env=self.env, cwd=self.cwd)
         finally:
             out.close()
         return self
@@ -245,14 +246,19 @@ class Launcher:
     procs: list[Proc] = field(default_factory=list)
 
     def ours(self, label: str, ns: str, config: str, log: str) -> Proc:
-        """Our server: twistd kea-ha from the working tree, no pidfile."""
+        """
+        Our server: twistd kea-ha from C{repo}, no pidfile. It runs with
+        C{repo} as its working directory: C{python -c} puts the working
+        directory first on C{sys.path}, so started from a checkout it would
+        import that checkout's package instead of the tree under test.
+        """
         env = dict(os.environ)
         env["PYTHONPATH"] = self.repo + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         argv = [self.python, "-c",
                 "import sys; sys.argv[0] = 'twistd'; "
                 "from twisted.scripts.twistd import run; run()",
                 "-n", "--pidfile=", f"--logfile={log}", "kea-ha", "--config", config]
-        return self._add(Proc(label, ns, argv, log + ".out", env))
+        return self._add(Proc(label, ns, argv, log + ".out", env, cwd=self.repo))
 
     def kea(self, label: str, ns: str, config: str, log: str, run_dir: str) -> Proc:
         """kea-dhcp4 -c CONFIG, pid and lock files in C{run_dir}."""

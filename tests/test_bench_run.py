@@ -1,7 +1,8 @@
 """
 Tests for L{bench.run.Runner}'s latency runs: Kea's half rate of a round
 is remembered and every other implementation of that mode is timed once
-more at that same offered rate.
+more at that same offered rate; L{bench.run.default_python}; and
+L{bench.lab.Launcher}, which starts our server from the tree under test.
 """
 
 import argparse
@@ -10,7 +11,7 @@ import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from bench import run, scenarios
+from bench import lab, run, scenarios
 
 
 class FakeBench:
@@ -87,3 +88,19 @@ class DefaultPythonTests(SynchronousTestCase):
         repo = self.mktemp()
         os.makedirs(repo)
         self.assertEqual(run.default_python(repo), sys.executable)
+
+
+class LauncherTests(SynchronousTestCase):
+    """L{bench.lab.Launcher.ours}: our server runs the tree under test."""
+
+    def test_ours_runs_in_the_tree_under_test(self):
+        """
+        The server's working directory is the tree under test, so the
+        C{''} that C{python -c} puts first on C{sys.path} finds that tree,
+        not whatever checkout the bench was started from.
+        """
+        launcher = lab.Launcher(python="/usr/bin/python3", repo="/tmp/khb-tree")
+        proc = launcher.ours("server1-ours", "khb-1", "/tmp/s1.json", "/tmp/s1.log")
+        self.assertEqual(proc.cwd, "/tmp/khb-tree")
+        self.assertTrue(proc.env["PYTHONPATH"].startswith("/tmp/khb-tree"))
+        self.assertEqual(proc.argv[:2], ["/usr/bin/python3", "-c"])
