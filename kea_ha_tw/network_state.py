@@ -13,10 +13,10 @@ that origin's flag again.
 from __future__ import annotations
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
 from zope.interface import implementer
 
 from kea_ha_tw.interfaces import INetworkState
+from kea_ha_tw.loggers import Logger
 
 ORIGIN_USER = "user"
 ORIGIN_HA_LOCAL = "ha-local"

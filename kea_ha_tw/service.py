@@ -19,7 +19,6 @@ from typing import Any
 
 from twisted.application.service import IService, MultiService, Service
 from twisted.internet.defer import Deferred, succeed
-from twisted.logger import Logger
 
 from kea_ha_tw.commands.context import CommandContext
 from kea_ha_tw.commands.listener import (
@@ -37,6 +36,7 @@ from kea_ha_tw.dhcp.server import DHCPServer
 from kea_ha_tw.errors import CommandError
 from kea_ha_tw.leases.memfile import create_lease_store
 from kea_ha_tw.leases.service import LeaseStoreService
+from kea_ha_tw.loggers import LogFilter, Logger
 from kea_ha_tw.network_state import NetworkState
 from kea_ha_tw.stats import Statistics
 
@@ -104,7 +104,11 @@ class Server:
 
     def __init__(self, config: ServerConfig, reactor: Any, config_path: str | None,
                  http_client_factory: Callable[..., Any] | None = None,
-                 stop: Callable[[int], None] | None = None) -> None:
+                 stop: Callable[[int], None] | None = None,
+                 log_filter: LogFilter | None = None) -> None:
+        self._log_filter = log_filter
+        if log_filter is not None:
+            log_filter.configure(config.loggers)
         self.config = config
         self.reactor = reactor
         self.statistics = Statistics(reactor)
@@ -176,6 +180,8 @@ class Server:
         self.dhcp = dhcp
         self.config = new_config
         self.lease_service.config = new_config
+        if self._log_filter is not None:
+            self._log_filter.configure(new_config.loggers)
         self._log.info("configuration reloaded", msg_id="DHCP4_CONFIG_COMPLETE")
         return succeed(None)
 
@@ -271,7 +277,8 @@ class ReloadOnSignal(Service):
 
 def build_service(config: ServerConfig, *, reactor: Any, config_path: str | None = None,
                   http_client_factory: Callable[..., Any] | None = None,
-                  install_signal: Callable[[int, Any], Any] | None = None) -> MultiService:
+                  install_signal: Callable[[int, Any], Any] | None = None,
+                  log_filter: LogFilter | None = None) -> MultiService:
     """
     The whole server for C{config} as one service tree.
 
@@ -281,13 +288,16 @@ def build_service(config: ServerConfig, *, reactor: Any, config_path: str | None
         for HA peer traffic (tests pass a StubTreq-backed one).
     @param install_signal: C{signal.signal}; when given with a
         C{config_path}, SIGHUP reloads the configuration as in Kea.
+    @param log_filter: the process-wide L{LogFilter} to set from the
+        configuration's C{loggers} (now and on every reload); only the
+        composition root passes it.
     """
     top = OrderedMultiService()
 
     def stop(exit_value: int) -> None:
         reactor.stop()
 
-    server = Server(config, reactor, config_path, http_client_factory, stop)
+    server = Server(config, reactor, config_path, http_client_factory, stop, log_filter)
     top.server = server  # type: ignore[attr-defined]
     server.lease_service.setServiceParent(top)
     _RecountAfterLoad(server).setServiceParent(top)

@@ -59,7 +59,8 @@ def makeService(options: Options):
 
     from twisted.internet import reactor
 
+    from kea_ha_tw.loggers import LOG_FILTER
     from kea_ha_tw.service import build_service
 
     return build_service(options.server_config, reactor=reactor, config_path=options["config"],
-                         install_signal=signal.signal)
+                         install_signal=signal.signal, log_filter=LOG_FILTER)

@@ -37,6 +37,8 @@ SECTIONS = [
     ("`control-sockets[].authentication`", "AUTHENTICATION_IMPLEMENTED", None),
     ("`authentication.clients[]`", "AUTH_CLIENT_IMPLEMENTED", None),
     ("`hooks-libraries[]`", "HOOK_IMPLEMENTED", None),
+    ("`Dhcp4.loggers[]`", "LOGGER_IMPLEMENTED", None),
+    ("`loggers[].output_options[]`", "OUTPUT_OPTION_IMPLEMENTED", None),
 ]
 
 

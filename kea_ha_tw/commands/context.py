@@ -25,11 +25,11 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
 from kea_ha_tw.config.model import ServerConfig
 from kea_ha_tw.errors import CommandError
 from kea_ha_tw.interfaces import ILeaseStore, INetworkState, IStatistics
+from kea_ha_tw.loggers import Logger
 
 #: C{reconfigure(new_config)}: fires when the new configuration is in use.
 Reconfigure = Callable[[ServerConfig], "Deferred[None] | None"]

@@ -20,7 +20,6 @@ from importlib import metadata
 from typing import Any
 
 from twisted.internet.defer import Deferred
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 import kea_ha_tw
@@ -30,6 +29,7 @@ from kea_ha_tw.commands.registry import CommandHandler, CommandRegistry, command
 from kea_ha_tw.config.model import ServerConfig
 from kea_ha_tw.errors import CommandError, ConfigError
 from kea_ha_tw.interfaces import ICommandHandler
+from kea_ha_tw.loggers import Logger
 
 #: The Kea release whose commands and answers we reproduce.
 KEA_VERSION = "2.2.0"

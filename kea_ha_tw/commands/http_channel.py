@@ -45,7 +45,6 @@ from urllib.parse import unquote_to_bytes
 
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import Protocol
-from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from twisted.web.http import RESPONSES
@@ -53,6 +52,7 @@ from twisted.web.resource import getChildForRequest
 from twisted.web.server import NOT_DONE_YET
 
 from kea_ha_tw.commands.envelope import kea_json_dumps, stock_http_body
+from kea_ha_tw.loggers import Logger
 from kea_ha_tw.tcp_write import set_no_delay, write_now
 
 #: Largest request line plus header block, in bytes.

@@ -29,7 +29,6 @@ from twisted.application.service import IService
 from twisted.internet import endpoints
 from twisted.internet.interfaces import IDelayedCall, IOpenSSLContextFactory, IReactorTime
 from twisted.internet.protocol import Factory, Protocol
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -48,6 +47,7 @@ from kea_ha_tw.config.model import (
     TLSConfig,
 )
 from kea_ha_tw.errors import ConfigError
+from kea_ha_tw.loggers import Logger
 
 #: Kea waits this long for a complete command on the unix socket.
 UNIX_COMMAND_TIMEOUT_S = 10.0

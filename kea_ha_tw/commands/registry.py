@@ -23,13 +23,13 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from kea_ha_tw.commands.envelope import Command, HTTPStatusError, answer
 from kea_ha_tw.errors import CommandError
 from kea_ha_tw.interfaces import ICommandHandler
+from kea_ha_tw.loggers import Logger
 
 #: C{hook(command, answer)} may return a replacement answer (or None to keep it).
 ProcessedHook = Callable[[Command, dict], "dict | None"]

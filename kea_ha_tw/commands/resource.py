@@ -41,7 +41,6 @@ from typing import Any
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IProtocolNegotiationFactory
 from twisted.internet.protocol import Factory
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.http import datetimeToString
 from twisted.web.resource import Resource
@@ -62,6 +61,7 @@ from kea_ha_tw.commands.http_channel import ControlHTTPChannel
 from kea_ha_tw.commands.registry import CommandRegistry
 from kea_ha_tw.config.model import ClientCredentials
 from kea_ha_tw.errors import CommandError
+from kea_ha_tw.loggers import Logger
 
 #: Bodies above this are refused with HTTP 413 (Kea has no limit; 64 MiB is
 #: far above any real command, e.g. a 10000-lease page is about 3 MiB).

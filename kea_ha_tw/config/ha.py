@@ -14,7 +14,6 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from twisted.logger import Logger
 
 from kea_ha_tw.config.jsonc import join_path
 from kea_ha_tw.config.model import (
@@ -38,6 +37,7 @@ from kea_ha_tw.config.types import (
     parse_peer_url,
 )
 from kea_ha_tw.errors import ConfigError
+from kea_ha_tw.loggers import Logger
 
 _log = Logger(namespace="kea_ha_tw.config.ha")
 

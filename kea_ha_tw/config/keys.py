@@ -19,11 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from twisted.logger import Logger
-
 from kea_ha_tw.config.jsonc import join_path
 from kea_ha_tw.config.types import BOOL, INT, LIST, MAP, REAL, STR, check_type
 from kea_ha_tw.errors import ConfigError
+from kea_ha_tw.loggers import Logger
 
 _log = Logger(namespace="kea_ha_tw.config")
 
@@ -84,6 +83,7 @@ DHCP4_IMPLEMENTED: dict[str, str] = {
     "control-sockets": LIST,  # extension: Kea 3.0
     "multi-threading": MAP,
     "server-tag": STR,
+    "loggers": LIST,
 }
 DHCP4_IGNORED: dict[str, str] = {
     **_DDNS,
@@ -99,7 +99,6 @@ DHCP4_IGNORED: dict[str, str] = {
     "sanity-checks": MAP,
     "reservations": LIST,
     "config-control": MAP,
-    "loggers": LIST,
     "statistic-default-sample-count": INT,
     "statistic-default-sample-age": INT,
     "early-global-reservations-lookup": BOOL,
@@ -249,6 +248,20 @@ EXPIRED_IMPLEMENTED = {
     "max-reclaim-leases": INT,
     "max-reclaim-time": INT,
     "unwarned-reclaim-cycles": INT,
+}
+LOGGER_IMPLEMENTED = {
+    "name": STR,
+    "severity": STR,
+    "debuglevel": INT,
+    "output_options": LIST,
+    **_COMMON,
+}
+OUTPUT_OPTION_IMPLEMENTED = {
+    "output": STR,
+    "flush": BOOL,
+    "maxsize": INT,
+    "maxver": INT,
+    "pattern": STR,
 }
 RELAY_IMPLEMENTED = {"ip-address": STR, "ip-addresses": LIST}
 HOOK_IMPLEMENTED = {"library": STR, "parameters": MAP}

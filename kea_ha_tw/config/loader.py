@@ -20,10 +20,7 @@ import copy
 import os
 from typing import Any
 
-from twisted.logger import Logger
-
-from kea_ha_tw.config import keys
-from kea_ha_tw.config import sections
+from kea_ha_tw.config import keys, sections
 from kea_ha_tw.config.ha import (
     HA_DEFAULTS,
     HA_LB_DEFAULTS,
@@ -57,6 +54,7 @@ from kea_ha_tw.dhcp.option_defs import (
     make_definition,
 )
 from kea_ha_tw.errors import ConfigError
+from kea_ha_tw.loggers import Logger
 
 __all__ = [
     "load_config",
@@ -192,6 +190,7 @@ def _parse_dhcp4(d4: dict[str, Any]) -> ServerConfig:
         hooks=hooks,
         ha=ha,
         server_tag=get_str(d4, "server-tag", path, ""),
+        loggers=sections.parse_loggers(get_list(d4, "loggers", path), join_path(path, "loggers")),
         raw=d4,
         **optional,
         **mt,

@@ -283,6 +283,9 @@ class ServerConfig:
     ha: HAConfig | None = None
     multi_threading_enabled: bool = False
     server_tag: str = ""
+    #: Kea's C{loggers} entries (L{kea_ha_tw.loggers.LoggerConfig}); none
+    #: means Kea's default, C{INFO} and above.
+    loggers: tuple[Any, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
     # interfaces-config: "same-as-inbound" or "use-routing"; re-detect.
     outbound_interface: str = "same-as-inbound"

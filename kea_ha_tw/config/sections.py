@@ -2,8 +2,8 @@
 """
 The service sections of C{Dhcp4}: C{interfaces-config}, C{lease-database},
 C{expired-leases-processing}, C{multi-threading}, C{control-socket} (Kea
-2.2, unix) and C{control-sockets} (Kea 3.0's HTTP(S) list, an extension),
-with Kea's defaults, ranges and error texts.
+2.2, unix), C{control-sockets} (Kea 3.0's HTTP(S) list, an extension) and
+C{loggers}, with Kea's defaults, ranges and error texts.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from kea_ha_tw.config.types import (
     require,
 )
 from kea_ha_tw.errors import ConfigError
+from kea_ha_tw.loggers import LoggerConfig, OutputOption, severity_of
 
 SOCKET_TYPES = ("raw", "udp")
 OUTBOUND = ("same-as-inbound", "use-routing")
@@ -300,3 +301,49 @@ def _secret(c: Mapping[str, Any], key: str, path: str, directory: str) -> str | 
                 join_path(path, file_key), f"can't open file '{name}': {e.strerror}"
             ) from None
     return None
+
+
+def parse_loggers(entries: list[Any], path: str) -> tuple[LoggerConfig, ...]:
+    """
+    Kea 2.2's C{loggers} (C{LogConfigParser}): C{name} and C{severity} are
+    mandatory, C{debuglevel} is 0-99, every C{output_options} entry needs
+    an C{output}. An unknown severity is taken as C{INFO}, as Kea does.
+    """
+    out = []
+    for i, m in enumerate(entries):
+        p = join_path(path, i)
+        check_type(m, "map", p)
+        keys.check_keys(m, p, "loggers", keys.LOGGER_IMPLEMENTED)
+        for key in ("name", "severity"):
+            if key not in m:
+                raise ConfigError(
+                    join_path(p, key), f"loggers entry does not have a mandatory '{key}' element"
+                )
+        debuglevel = get_int(m, "debuglevel", p, 0, lo=-(2**63), hi=2**63 - 1)
+        if not 0 <= debuglevel <= 99:
+            raise ConfigError(
+                join_path(p, "debuglevel"),
+                f"Unsupported debuglevel value '{debuglevel}', expected 0-99",
+            )
+        options = []
+        opath = join_path(p, "output_options")
+        raw_options = get_list(m, "output_options", p)
+        if "output_options" in m and not raw_options:
+            raise ConfigError(opath, "output_options must hold at least one entry")
+        for j, o in enumerate(raw_options):
+            q = join_path(opath, j)
+            check_type(o, "map", q)
+            keys.check_keys(o, q, "output_options", keys.OUTPUT_OPTION_IMPLEMENTED)
+            if "output" not in o:
+                raise ConfigError(
+                    join_path(q, "output"),
+                    "output_options entry does not have a mandatory 'output' element",
+                )
+            options.append(OutputOption(
+                output=o["output"], flush=get_bool(o, "flush", q, True),
+                maxsize=get_int(o, "maxsize", q, 10240000, lo=0, hi=2**64 - 1),
+                maxver=get_int(o, "maxver", q, 1, lo=-(2**31), hi=2**31 - 1),
+                pattern=get_str(o, "pattern", q, "")))
+        out.append(LoggerConfig(name=m["name"], severity=severity_of(m["severity"]),
+                                debuglevel=debuglevel, output_options=tuple(options)))
+    return tuple(out)

@@ -17,7 +17,6 @@ from ipaddress import IPv4Address, IPv4Network
 from collections.abc import Mapping
 from typing import Any
 
-from twisted.logger import Logger
 
 from kea_ha_tw.config import keys
 from kea_ha_tw.config.jsonc import join_path
@@ -38,6 +37,7 @@ from kea_ha_tw.config.types import (
 )
 from kea_ha_tw.dhcp.option_defs import OptionDataError, OptionDefinition, resolve_option
 from kea_ha_tw.errors import ConfigError
+from kea_ha_tw.loggers import Logger
 
 _log = Logger(namespace="kea_ha_tw.config")
 

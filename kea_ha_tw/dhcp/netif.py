@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterable
 
 from twisted.application.service import Service
 from twisted.internet.defer import DeferredList
-from twisted.logger import Logger
 
 from kea_ha_tw.errors import ConfigError
+from kea_ha_tw.loggers import Logger
 
 SIOCGIFFLAGS = 0x8913
 SIOCGIFHWADDR = 0x8927

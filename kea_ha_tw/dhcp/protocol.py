@@ -19,11 +19,11 @@ from ipaddress import IPv4Address
 
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import DatagramProtocol
-from twisted.logger import Logger
 
 from kea_ha_tw.dhcp.codec import HEADER_LEN, decode, encode
 from kea_ha_tw.dhcp.packet import FLAG_BROADCAST, ZERO, DHCPPacket
 from kea_ha_tw.errors import PacketDecodeError
+from kea_ha_tw.loggers import Logger
 
 CLIENT_PORT = 68
 SERVER_PORT = 67

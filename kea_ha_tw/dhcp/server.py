@@ -16,7 +16,6 @@ import struct
 from ipaddress import IPv4Address
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.logger import Logger
 
 from kea_ha_tw.config.model import ServerConfig
 from kea_ha_tw.dhcp.allocation import (
@@ -42,6 +41,7 @@ from kea_ha_tw.dhcp.server_stats import (
 )
 from kea_ha_tw.errors import LeaseStoreError
 from kea_ha_tw.leases.model import Lease4, LeaseState
+from kea_ha_tw.loggers import Logger
 
 _U32 = struct.Struct("!I")
 _RECEIVED_STAT = {

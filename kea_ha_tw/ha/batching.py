@@ -35,12 +35,12 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from kea_ha_tw.commands.batch import BATCH_COMMAND
 from kea_ha_tw.errors import PeerCommandError
 from kea_ha_tw.ha.client import DEFAULT_TIMEOUT_S, check_answer, encode_command
+from kea_ha_tw.loggers import Logger
 
 #: Requests to one peer out at once before changes start to wait.
 DEFAULT_MAX_IN_FLIGHT = 2

@@ -40,7 +40,6 @@ from twisted.internet.ssl import (
     PrivateCertificate,
     trustRootFromCertificates,
 )
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.filepath import FilePath
 from twisted.web._newclient import (
@@ -64,6 +63,7 @@ from kea_ha_tw.errors import (
 )
 from kea_ha_tw.ha.peer_http import PeerHTTPPool
 from kea_ha_tw.interfaces import IPeerClient
+from kea_ha_tw.loggers import Logger
 
 # Kea's TIMEOUT_DEFAULT_HTTP_CLIENT_REQUEST (src/lib/config/timeouts.h).
 DEFAULT_TIMEOUT_S = 10.0

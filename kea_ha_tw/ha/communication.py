@@ -27,7 +27,6 @@ from collections.abc import Callable, Iterable
 
 from twisted.internet.defer import maybeDeferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from kea_ha_tw.config.model import HAConfig
@@ -37,6 +36,7 @@ from kea_ha_tw.ha.states import (
     skew_warns,
 )
 from kea_ha_tw.interfaces import IPeerClient
+from kea_ha_tw.loggers import Logger
 
 #: Kea's client timeout for every HA command but lease4-get-page.
 DEFAULT_REQUEST_TIMEOUT_S = 10.0

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import replace
 from collections.abc import Callable, Iterable
 
-from twisted.logger import Logger
 
 from kea_ha_tw.config.model import HAConfig
 from kea_ha_tw.errors import CONTROL_RESULT_ERROR, CONTROL_RESULT_SUCCESS
@@ -30,6 +29,7 @@ from kea_ha_tw.ha.states import (
     Action, Facts, HAState, decide, dhcp_enabled_in,
 )
 from kea_ha_tw.interfaces import IHAModePolicy, INetworkState
+from kea_ha_tw.loggers import Logger
 from kea_ha_tw.network_state import ORIGIN_HA_LOCAL
 
 S = HAState

@@ -40,10 +40,10 @@ from urllib.parse import urlsplit
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, wrapClientTLS
 from twisted.internet.protocol import Factory, Protocol, connectionDone
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import UNKNOWN_LENGTH
 
+from kea_ha_tw.loggers import Logger
 from kea_ha_tw.tcp_write import set_no_delay, write_now
 
 #: Largest header block we accept from a peer.

@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -42,6 +41,7 @@ from kea_ha_tw.ha.states import (
     Action, Facts, HAState, RecoveryResult, assesses_clock_skew_in, sends_heartbeats_in,
 )
 from kea_ha_tw.interfaces import IDHCPHooks, INetworkState, IPeerClient, IStatistics
+from kea_ha_tw.loggers import Logger
 from kea_ha_tw.network_state import ORIGIN_HA_LOCAL
 
 S = HAState

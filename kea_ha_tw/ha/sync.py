@@ -31,7 +31,6 @@ from collections.abc import Callable
 
 from twisted.internet.defer import Deferred, DeferredLock
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 
 from kea_ha_tw.commands.envelope import kea_json_dumps
 from kea_ha_tw.config.model import HAConfig
@@ -41,6 +40,7 @@ from kea_ha_tw.ha.policies import ROLE_BACKUP
 from kea_ha_tw.interfaces import ILeaseStore, IPeerClient
 from kea_ha_tw.leases.kea_json import lease_from_element
 from kea_ha_tw.leases.model import Lease4
+from kea_ha_tw.loggers import Logger
 
 ORIGIN_HA_PARTNER = "ha-partner"
 

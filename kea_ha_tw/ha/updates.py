@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterable, Sequence
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from kea_ha_tw.config.model import HAConfig
@@ -48,6 +47,7 @@ from kea_ha_tw.ha.policies import UpdateAction
 from kea_ha_tw.interfaces import IHAModePolicy, IPeerClient
 from kea_ha_tw.leases.kea_json import lease_to_element
 from kea_ha_tw.leases.model import Lease4, LeaseState
+from kea_ha_tw.loggers import Logger
 
 _UINT64 = 1 << 64
 

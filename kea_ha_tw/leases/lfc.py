@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from collections.abc import Sequence
 
 from twisted.internet import defer, error, protocol
-from twisted.logger import Logger
 
 from kea_ha_tw.leases import csvformat
+from kea_ha_tw.loggers import Logger
 
 _log = Logger()
 

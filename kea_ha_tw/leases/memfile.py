@@ -24,13 +24,13 @@ import os
 from collections.abc import Sequence
 
 from twisted.internet import defer
-from twisted.logger import Logger
 
 from kea_ha_tw.config.model import LeaseDatabaseConfig
 from kea_ha_tw.errors import LeaseStoreError
 from kea_ha_tw.leases import csvformat, lfc
 from kea_ha_tw.leases.memory import InMemoryLeaseStore
 from kea_ha_tw.leases.model import Lease4
+from kea_ha_tw.loggers import Logger
 
 _log = Logger()
 

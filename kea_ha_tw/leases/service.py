@@ -18,15 +18,15 @@ removed: the address is free again.
 
 from __future__ import annotations
 
-from time import perf_counter
 from collections.abc import Callable
+from time import perf_counter
 
 from twisted.application.service import Service
 from twisted.internet import defer
-from twisted.logger import Logger
 
 from kea_ha_tw.config.model import ServerConfig
 from kea_ha_tw.leases.model import Lease4, LeaseState
+from kea_ha_tw.loggers import Logger
 
 _log = Logger()
 
