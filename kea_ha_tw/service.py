@@ -33,7 +33,7 @@ from kea_ha_tw.dhcp.hooks import NoHA
 from kea_ha_tw.dhcp.netif import DHCPListenerService
 from kea_ha_tw.dhcp.protocol import DHCPServerProtocol
 from kea_ha_tw.dhcp.server import DHCPServer
-from kea_ha_tw.errors import CommandError
+from kea_ha_tw.errors import CommandError, ConfigError
 from kea_ha_tw.leases.memfile import create_lease_store
 from kea_ha_tw.leases.service import LeaseStoreService
 from kea_ha_tw.loggers import LogFilter, Logger
@@ -172,6 +172,11 @@ class Server:
         for name in _RESTART_ONLY:
             if getattr(new_config, name) != getattr(self.config, name):
                 raise CommandError(1, f"changing '{name.replace('_', '-')}' requires a restart")
+        if self._log_filter is not None:
+            try:
+                self._log_filter.configure(new_config.loggers)
+            except ConfigError as e:
+                raise CommandError(1, f"{e.path}: {e.message}") from None
         dhcp = DHCPServer(new_config, self.store, self.hooks, self.network_state,
                           self.statistics, self.reactor)
         for protocol in self.protocols:
@@ -180,8 +185,6 @@ class Server:
         self.dhcp = dhcp
         self.config = new_config
         self.lease_service.config = new_config
-        if self._log_filter is not None:
-            self._log_filter.configure(new_config.loggers)
         self._log.info("configuration reloaded", msg_id="DHCP4_CONFIG_COMPLETE")
         return succeed(None)
 

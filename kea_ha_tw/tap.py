@@ -62,5 +62,10 @@ def makeService(options: Options):
     from kea_ha_tw.loggers import LOG_FILTER
     from kea_ha_tw.service import build_service
 
-    return build_service(options.server_config, reactor=reactor, config_path=options["config"],
-                         install_signal=signal.signal, log_filter=LOG_FILTER)
+    try:
+        return build_service(options.server_config, reactor=reactor,
+                             config_path=options["config"], install_signal=signal.signal,
+                             log_filter=LOG_FILTER)
+    except ConfigError as e:
+        # A log output that cannot be opened: a message, not a traceback.
+        raise SystemExit(f"{options['config']}: {e.path}: {e.message}") from None

@@ -256,6 +256,27 @@ def _built_server(case):
     return build_service(config, reactor=MemoryUDPReactor())
 
 
+def _stream_output(case):
+    import io
+
+    from kea_ha_tw.log_outputs import StreamOutput, compile_pattern
+
+    return StreamOutput(io.StringIO(), compile_pattern("%m"), lambda event: "kea-dhcp4")
+
+
+def _syslog_output(case):
+    from kea_ha_tw.log_outputs import SyslogOutput, compile_pattern
+
+    class NoSyslog:
+        LOG_CRIT = LOG_ERR = LOG_WARNING = LOG_INFO = LOG_DEBUG = LOG_PID = LOG_USER = 0
+
+        def openlog(self, *args):
+            pass
+
+    return SyslogOutput("kea-dhcp4", compile_pattern("%m"), lambda event: "kea-dhcp4",
+                        NoSyslog())
+
+
 # -- the table -------------------------------------------------------------------
 
 from twisted.application.service import IService, IServiceCollection  # noqa: E402
@@ -268,6 +289,7 @@ from twisted.internet.interfaces import (  # noqa: E402
     IProtocolFactory,
     IProtocolNegotiationFactory,
 )
+from twisted.logger import ILogObserver  # noqa: E402
 from twisted.web.iweb import IPolicyForHTTPS  # noqa: E402
 from twisted.web.resource import IResource  # noqa: E402
 
@@ -308,6 +330,8 @@ TABLE: list[tuple[InterfaceClass, Factory]] = [
     (IServiceCollection, _ordered_multi_service),
     (IService, _reload_on_signal),
     (IService, _recount_after_load),
+    (ILogObserver, _stream_output),
+    (ILogObserver, _syslog_output),
 ]
 
 # Interfaces a class inherits from Twisted that are Twisted's own business
