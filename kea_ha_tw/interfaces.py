@@ -105,6 +105,13 @@ class IDHCPHooks(Interface):
     def query_in_scope(query):
         """True when this server must answer C{query} now."""
 
+    def answers_none():
+        """
+        True when C{query_in_scope} is false for every HA-scoped query now
+        and no query needs prompt analysis; the DHCP sockets may then be
+        read in paced turns (L{kea_ha_tw.dhcp.read_pacing}).
+        """
+
     def leases_committed(query, leases, deleted):
         """
         Called after C{leases} were stored and C{deleted} removed for

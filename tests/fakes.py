@@ -23,6 +23,8 @@ class FakeUDPPort:
         self.written = []
         self.broadcast = False
         self.listening = True
+        self.reading = True
+        self.maxThroughput = 16 * 1024  # noqa: N815 - Twisted API
 
     def write(self, packet, addr=None):
         """Record a datagram."""
@@ -39,6 +41,14 @@ class FakeUDPPort:
     def getHost(self):  # noqa: N802 - Twisted API
         """The bound address."""
         return IPv4Address("UDP", self.interface or "0.0.0.0", self.port)
+
+    def stopReading(self):  # noqa: N802 - Twisted API
+        """The reactor stops watching the socket."""
+        self.reading = False
+
+    def startReading(self):  # noqa: N802 - Twisted API
+        """The reactor watches the socket again."""
+        self.reading = True
 
     def connect(self, host, port):
         """Unused; present for the IUDPTransport shape."""

@@ -569,6 +569,34 @@ class HookTests(ServiceTestCase):
         # Kea 2.2 counts out-of-scope drops in no statistic (dhcp4_srv.cc).
         self.assertIsNone(self.stats.get("pkt4-receive-drop"))
 
+    def test_answers_none(self):
+        """A hot-standby standby answers none until its partner fails; a primary always some."""
+        self.build("hot-standby", "server2", max_unacked_clients=1, max_ack_delay_ms=3000)
+        self.assertTrue(self.service.answers_none())        # waiting
+        self.reach_normal()
+        self.assertTrue(self.service.answers_none())        # hot-standby, the standby
+        self.partner_dead()
+        self.beat(6)
+        # Communication interrupted: the queries are analyzed for unacked clients.
+        self.assertTrue(self.service.communication.is_communication_interrupted())
+        self.assertIs(self.state, S.HOT_STANDBY)
+        self.assertFalse(self.service.answers_none())
+        for mac in (b"\x01" * 6, b"\x02" * 6):
+            self.service.query_in_scope(query(client_id=PRIMARY_QUERY.options[61], mac=mac, secs=4))
+        self.beat()
+        self.assertIs(self.state, S.PARTNER_DOWN)
+        self.assertFalse(self.service.answers_none())
+        self.build("hot-standby", "server1")
+        self.reach_normal()
+        self.assertFalse(self.service.answers_none())
+
+    def test_backup_answers_none(self):
+        """A passive-backup backup answers no query; its primary does."""
+        self.build("passive-backup", "backup1", backups=1)
+        self.assertTrue(self.service.answers_none())
+        self.build("passive-backup", backups=1)
+        self.assertFalse(self.service.answers_none())
+
     def test_leases_committed_waits_for_the_updater(self):
         """The reply waits for the updater's verdict."""
         self.reach_normal()

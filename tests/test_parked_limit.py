@@ -65,6 +65,10 @@ class ParkingHooks:
         """Everything is served."""
         return True
 
+    def answers_none(self):
+        """Never: everything is served."""
+        return False
+
     def leases_committed(self, query, leases, deleted):
         """A new unfired Deferred per query with changes; at once otherwise."""
         self.calls += 1

@@ -70,6 +70,10 @@ class RecordingHooks:
         """The configured verdict."""
         return self.in_scope
 
+    def answers_none(self):
+        """Out of scope is out of scope for every query here."""
+        return not self.in_scope
+
     def leases_committed(self, query, leases, deleted):
         """Record; answer with C{answer} (a bool or a Deferred)."""
         self.committed.append((query.message_type, list(leases), list(deleted)))

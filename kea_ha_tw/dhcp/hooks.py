@@ -26,6 +26,10 @@ class NoHA:
         """Every query is ours."""
         return True
 
+    def answers_none(self) -> bool:
+        """Never: every query is answered."""
+        return False
+
     def leases_committed(self, query, leases, deleted) -> Deferred:
         """Nothing to wait for: fire True at once."""
         return succeed(True)

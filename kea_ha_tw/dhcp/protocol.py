@@ -22,6 +22,7 @@ from twisted.internet.protocol import DatagramProtocol
 
 from kea_ha_tw.dhcp.codec import HEADER_LEN, decode, encode
 from kea_ha_tw.dhcp.packet import FLAG_BROADCAST, ZERO, DHCPPacket
+from kea_ha_tw.dhcp.read_pacing import IDLE_READ_INTERVAL_S, IdleReadPacer
 from kea_ha_tw.errors import PacketDecodeError
 from kea_ha_tw.loggers import Logger
 
@@ -156,18 +157,23 @@ class DHCPServerProtocol(DatagramProtocol):
         address (C{dhcp-socket-type} C{"raw"}), or C{None}: such replies are
         then broadcast, as Kea does with UDP sockets.
     @param log_limit: malformed-packet log events per C{log_interval} s.
+    @param idle_read_interval: while the server answers no query
+        (C{server.answers_none()}), the socket is read once per this many
+        seconds (L{IdleReadPacer}); 0 reads every datagram at once.
     """
 
     _log = Logger()
 
     def __init__(self, server, iface, clock, raw_sender=None, *, log_limit: int = 5,
-                 log_interval: float = 60.0) -> None:
+                 log_interval: float = 60.0,
+                 idle_read_interval: float = IDLE_READ_INTERVAL_S) -> None:
         self.server = server
         self.iface = iface
         self.raw_sender = raw_sender
         self._bad = _RateLimit(clock, log_limit, log_interval)
         self._send_errors = _RateLimit(clock, log_limit, log_interval)
         self._sendto = None
+        self._pacer = IdleReadPacer(clock, idle_read_interval)
 
     def startProtocol(self) -> None:
         """Allow broadcast replies; let the server accept our address as its id."""
@@ -178,11 +184,18 @@ class DHCPServerProtocol(DatagramProtocol):
         # skipped by sending on its socket directly.
         sock = getattr(self.transport, "socket", None)
         self._sendto = sock.sendto if sock is not None else self.transport.write
+        self._pacer.attach(self.transport)
+
+    def stopProtocol(self) -> None:
+        """The port closed: no paced turn is resumed on it."""
+        self._pacer.stop()
 
     def datagramReceived(self, data: bytes, addr) -> None:
         """Decode, handle, and (later) send the reply. Never raises."""
         try:
             server = self.server
+            if not self._pacer.paused and server.answers_none():
+                self._pacer.pause()
             if not server.accepting():
                 return
             try:

@@ -140,6 +140,14 @@ class DHCPServer:
         """False while the network state disables the DHCP service."""
         return self.network_state.is_enabled()
 
+    def answers_none(self) -> bool:
+        """
+        True when no query would be answered now: the DHCP service is
+        disabled, or the hooks take none (C{IDHCPHooks.answers_none}). The
+        protocol then reads its socket in paced turns.
+        """
+        return not self.network_state.is_enabled() or self.hooks.answers_none()
+
     # -- entry point -----------------------------------------------------------
 
     def handle(self, query: DHCPPacket, iface, source: tuple[str, int] | None = None) -> Deferred:

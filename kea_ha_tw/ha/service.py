@@ -334,6 +334,11 @@ class HAService(Service):
                             scope=scope or "")
         return False
 
+    def answers_none(self) -> bool:
+        """No scope served (a standby, a backup, waiting, syncing) and no query to analyze."""
+        return not self.machine.served_scopes and not (
+            self.policy.has_failover_partner() and self.communication.is_communication_interrupted())
+
     def leases_committed(self, query: DHCPPacket, leases, deleted) -> Deferred:
         """Send the lease updates; fire True when the reply may leave."""
         state = self.machine.state
