@@ -240,6 +240,24 @@ class ServerUnderTest:
         wait_until(bound, timeout, f"{self.label} to bind UDP port 67", interval=0.1)
         return self
 
+    def refused_start(self, label: str, timeout: float = 15) -> str:
+        """
+        Start the server with a config it must refuse: assert (bounded) that
+        it exits non-zero without a traceback; return its output.
+        """
+        self.write_config()
+        proc = Proc(label, self.ns.exec_argv(self.argv()), self.workdir / f"{label}.log",
+                    env=self.env(), cwd=self.workdir)
+        self.testcase.addCleanup(proc.stop)
+        proc.start()
+        rc = proc.wait(timeout)
+        out = proc.output()
+        tc = self.testcase
+        tc.assertIsNotNone(rc, f"still running {timeout:g} s after start:\n" + tail(out))
+        tc.assertNotEqual(rc, 0, out)
+        tc.assertNotIn("Traceback", out, "an operator gets a message, not a traceback")
+        return out
+
     def stop(self, timeout: float = 10) -> int | None:
         """Stop the server (SIGTERM, then SIGKILL after C{timeout} s)."""
         return None if self.proc is None else self.proc.stop(timeout)
