@@ -73,10 +73,9 @@ class IdleReadPacer:
         self._resume_call = self._clock.callLater(self.interval, self._resume)
 
     def _resume(self) -> None:
+        # stop() cancels this call, so the transport is still attached here.
         self._resume_call = None
         transport = self._transport
-        if transport is None:
-            return
         if self._busy_turn is not None:
             transport.maxThroughput = self._busy_turn
         transport.startReading()

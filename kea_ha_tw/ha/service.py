@@ -315,29 +315,30 @@ class HAService(Service):
 
     def query_in_scope(self, query: DHCPPacket) -> bool:
         """
-        True when this server answers C{query} now. A query for the partner
-        is, while communication is interrupted, analyzed for unacked
-        clients. Kea 2.2 counts such a drop in no statistic but
-        C{pkt4-received} (its C{buffer4_receive} drop path adds nothing; only
-        DHCPv6 counted C{pkt6-receive-drop}, ChangeLog 2220), so neither do we.
+        True when this server answers C{query} now; else it may count toward
+        unacked clients (L{_analyzing_queries}). Kea 2.2 counts the drop only in
+        C{pkt4-received}, and so do we (only DHCPv6 counted it, ChangeLog 2220).
         """
         scope = self._scope(query)
         if scope is not None and (scope in self.machine.served_scopes
                                   or not scopes.is_ha_type(query)):
             return True
-        comm = self.communication
-        if self.policy.has_failover_partner() and comm.is_communication_interrupted():
-            comm.analyze_query(query)
+        if self._analyzing_queries():
+            self.communication.analyze_query(query)
         if self.trace_drops:
             self._log.debug("query {xid} dropped: not in the scopes of this server",
                             msg_id="HA_BUFFER4_RECEIVE_NOT_FOR_US", xid=query.xid,
                             scope=scope or "")
         return False
 
+    def _analyzing_queries(self) -> bool:
+        """Queries for the failover partner are analyzed for unacked clients now."""
+        return (self.policy.has_failover_partner()
+                and self.communication.is_communication_interrupted())
+
     def answers_none(self) -> bool:
         """No scope served (a standby, a backup, waiting, syncing) and no query to analyze."""
-        return not self.machine.served_scopes and not (
-            self.policy.has_failover_partner() and self.communication.is_communication_interrupted())
+        return not self.machine.served_scopes and not self._analyzing_queries()
 
     def leases_committed(self, query: DHCPPacket, leases, deleted) -> Deferred:
         """Send the lease updates; fire True when the reply may leave."""
