@@ -112,6 +112,14 @@ class IDHCPHooks(Interface):
         read in paced turns (L{kea_ha_tw.dhcp.read_pacing}).
         """
 
+    def updates_queued():
+        """
+        True while replies wait for lease updates that wait in turn for a
+        free connection to a peer; the DHCP sockets are then read one
+        datagram per reactor turn, so the peers' answers are read between
+        queries (L{kea_ha_tw.dhcp.read_pacing.ShortReadTurns}).
+        """
+
     def leases_committed(query, leases, deleted):
         """
         Called after C{leases} were stored and C{deleted} removed for

@@ -111,6 +111,11 @@ class FakeUpdater:
         self.resets = 0
         self.cleared = 0
         self.idle: Deferred | None = None
+        self.queued = False
+
+    def updates_queued(self):
+        """The configured C{queued}."""
+        return self.queued
 
     def send(self, query, leases, deleted, state):
         """Record; fire with C{send_result} (or return it if a Deferred)."""

@@ -597,6 +597,12 @@ class HookTests(ServiceTestCase):
         self.build("passive-backup", backups=1)
         self.assertFalse(self.service.answers_none())
 
+    def test_updates_queued_asks_the_updater(self):
+        """Whether updates wait for a peer connection is the updater's answer."""
+        self.assertFalse(self.service.updates_queued())
+        self.updater.queued = True
+        self.assertTrue(self.service.updates_queued())
+
     def test_leases_committed_waits_for_the_updater(self):
         """The reply waits for the updater's verdict."""
         self.reach_normal()

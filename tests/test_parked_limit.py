@@ -69,6 +69,10 @@ class ParkingHooks:
         """Never: everything is served."""
         return False
 
+    def updates_queued(self):
+        """Never: nothing is sent."""
+        return False
+
     def leases_committed(self, query, leases, deleted):
         """A new unfired Deferred per query with changes; at once otherwise."""
         self.calls += 1

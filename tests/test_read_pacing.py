@@ -1,17 +1,25 @@
 """
 Tests for L{kea_ha_tw.dhcp.read_pacing}: the pacer on a fake port and a
 Clock, and L{DHCPServerProtocol} pacing its socket while its server answers
-no query (service disabled, HA hooks out of every scope) and not otherwise.
+no query (service disabled, HA hooks out of every scope) and not otherwise;
+L{ShortReadTurns}, and the protocol reading one datagram per turn while
+the hooks say lease updates are queued, through Twisted's own
+C{udp.Port.doRead} over a fake socket.
 """
 
 from __future__ import annotations
 
+import errno
+
+from twisted.internet import udp
 from twisted.trial.unittest import SynchronousTestCase
 
 from kea_ha_tw.dhcp.codec import encode
 from kea_ha_tw.dhcp.hooks import NoHA
 from kea_ha_tw.dhcp.protocol import DHCPServerProtocol
-from kea_ha_tw.dhcp.read_pacing import IDLE_READ_INTERVAL_S, IDLE_TURN_BYTES, IdleReadPacer
+from kea_ha_tw.dhcp.read_pacing import (
+    IDLE_READ_INTERVAL_S, IDLE_TURN_BYTES, SHORT_TURN_BYTES, IdleReadPacer, ShortReadTurns,
+)
 from kea_ha_tw.dhcp.server import DHCPServer
 from kea_ha_tw.network_state import NetworkState
 from kea_ha_tw.stats import Statistics
@@ -146,3 +154,115 @@ class ProtocolPacingTests(SynchronousTestCase):
         self.port.stopListening()
         self.assertEqual(self.clock.getDelayedCalls(), [])
         self.assertFalse(self.port.reading)
+
+
+class ShortReadTurnsTests(SynchronousTestCase):
+    """L{ShortReadTurns} on a fake port."""
+
+    def setUp(self):
+        self.port = FakeUDPPort(None)
+        self.port.maxThroughput = BUSY_TURN
+        self.turns = ShortReadTurns()
+        self.turns.attach(self.port)
+
+    def test_short_then_normal(self):
+        """Queued: one datagram per turn; no longer queued: the port's own turn again."""
+        self.turns.update(True)
+        self.assertTrue(self.turns.short)
+        self.assertEqual(self.port.maxThroughput, SHORT_TURN_BYTES)
+        self.turns.update(False)
+        self.assertFalse(self.turns.short)
+        self.assertEqual(self.port.maxThroughput, BUSY_TURN)
+
+    def test_repeated_updates_keep_the_normal_turn(self):
+        """Saying 'queued' twice does not take the short turn for the normal one."""
+        self.turns.update(True)
+        self.turns.update(True)
+        self.turns.update(False)
+        self.turns.update(False)
+        self.assertEqual(self.port.maxThroughput, BUSY_TURN)
+
+    def test_unattached_or_no_turn(self):
+        """Without a transport, or one with no C{maxThroughput}, nothing happens."""
+        turns = ShortReadTurns()
+        turns.update(True)
+        self.assertFalse(turns.short)
+        turns.attach(object())
+        turns.update(True)
+        self.assertFalse(turns.short)
+
+
+class _QueueSocket:
+    """A socket whose C{recvfrom} hands out queued datagrams, then EAGAIN."""
+
+    def __init__(self, datagrams):
+        self.datagrams = list(datagrams)
+
+    def recvfrom(self, size):
+        """The next datagram, or EAGAIN."""
+        if not self.datagrams:
+            raise BlockingIOError(errno.EAGAIN, "empty")
+        return self.datagrams.pop(0), ("192.0.2.9", 67)
+
+    def sendto(self, data, addr):
+        """Replies are not looked at here."""
+        return len(data)
+
+
+class QueuedUpdatesTurnTests(SynchronousTestCase):
+    """
+    L{DHCPServerProtocol} under Twisted's C{udp.Port.doRead}: a whole turn
+    of queued queries normally, one query per turn while updates are queued.
+    """
+
+    def setUp(self):
+        self.clock = clock()
+        self.hooks = RecordingHooks()
+        self.stats = Statistics(self.clock)
+        server = DHCPServer(config(subnet(1, "192.0.2.0/24")), DictLeaseStore(), self.hooks,
+                            NetworkState(self.clock), self.stats, self.clock)
+        self.proto = DHCPServerProtocol(server, ETH0, self.clock)
+        self.port = udp.Port(67, self.proto, reactor=self.clock)
+        self.port.maxThroughput = BUSY_TURN
+        self.port.socket = _QueueSocket(
+            encode(discover(bytes([2, 0, 0, 0, 0, i]))) for i in range(6))
+        self.port.setBroadcastAllowed = lambda enabled: None
+        self.port.stopReading = self.port.startReading = lambda: None
+        self.proto.makeConnection(self.port)
+
+    def test_whole_turn_without_queued_updates(self):
+        """Nothing queued: one doRead reads every waiting query."""
+        self.port.doRead()
+        self.assertEqual(self.stats.get("pkt4-received"), 6)
+
+    def test_one_query_per_turn_while_updates_are_queued(self):
+        """
+        Queued updates: each doRead reads one query (the reactor reads the
+        peers' answers in between); when the queue empties, the next turn
+        is whole again.
+        """
+        self.hooks.queued = True
+        self.port.doRead()
+        self.port.doRead()
+        # The first datagram of the first turn saw the queue and ended it.
+        self.assertEqual(self.stats.get("pkt4-received"), 2)
+        self.assertEqual(self.port.maxThroughput, SHORT_TURN_BYTES)
+        self.hooks.queued = False
+        self.port.doRead()
+        self.assertEqual(self.stats.get("pkt4-received"), 6)
+        self.assertEqual(self.port.maxThroughput, BUSY_TURN)
+
+    def test_pause_keeps_the_normal_turn(self):
+        """
+        A server that stops answering while its turns are short is paced
+        with the idle turn, and resumes with the normal one, not one datagram.
+        """
+        self.hooks.queued = True
+        self.port.doRead()
+        self.hooks.in_scope = False
+        self.port.doRead()
+        self.assertEqual(self.port.maxThroughput, IDLE_TURN_BYTES)
+        self.hooks.in_scope = True
+        self.hooks.queued = False
+        self.clock.advance(IDLE_READ_INTERVAL_S)
+        self.assertEqual(self.port.maxThroughput, BUSY_TURN)

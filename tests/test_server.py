@@ -61,6 +61,7 @@ class RecordingHooks:
         self.in_scope = in_scope
         self.answer = answer
         self.committed = []
+        self.queued = False
 
     def classify(self, query):
         """The configured classes."""
@@ -73,6 +74,10 @@ class RecordingHooks:
     def answers_none(self):
         """Out of scope is out of scope for every query here."""
         return not self.in_scope
+
+    def updates_queued(self):
+        """The configured C{queued}."""
+        return self.queued
 
     def leases_committed(self, query, leases, deleted):
         """Record; answer with C{answer} (a bool or a Deferred)."""
@@ -130,6 +135,7 @@ class InterfaceTests(SynchronousTestCase):
         hooks = NoHA()
         self.assertTrue(verifyObject(IDHCPHooks, hooks))
         self.assertTrue(hooks.query_in_scope(discover()))
+        self.assertFalse(hooks.updates_queued())
         self.assertEqual(hooks.classify(discover()), frozenset())
         self.assertTrue(self.successResultOf(hooks.leases_committed(discover(), [], [])))
 

@@ -427,3 +427,45 @@ class IdleTests(SynchronousTestCase):
         self.assertNoResult(idle)
         rig.clock.advance(11)
         self.successResultOf(idle)
+
+
+class QueuedTests(SynchronousTestCase):
+    """
+    C{updates_queued}: true while a request to a peer waits for a free
+    connection of the lean pool (what makes the DHCP socket read one
+    datagram per turn).
+    """
+
+    def test_requests_waiting_for_a_connection(self):
+        """Two leases on one connection: the second waits until the first is answered."""
+        from kea_ha_tw.ha.peer_http import PeerHTTPPool
+        from tests.test_peer_http import RawEndpoint, answer
+        clock = Clock()
+        endpoint = RawEndpoint()
+        pool = PeerHTTPPool(clock, endpoint_for=lambda scheme, host, port: endpoint,
+                            connections_per_peer=1)
+        peers = [peer_config("server1", "primary", "127.0.0.1"),
+                 peer_config("server2", "standby", "127.0.0.2")]
+        ha = HAConfig(this_server_name="server1", mode="hot-standby", peers=tuple(peers))
+        client = PeerClient(peers[1], pool, clock)
+        updater = LeaseUpdater(ha, policy_for(ha), {"server2": client}, clock, [].append)
+        self.assertFalse(updater.updates_queued())
+        first = updater.send(QUERY, [lease(44)], [], S.HOT_STANDBY)
+        self.assertFalse(updater.updates_queued())
+        second = updater.send(QUERY, [lease(45)], [], S.HOT_STANDBY)
+        self.assertEqual(client.queued, 1)
+        self.assertTrue(updater.updates_queued())
+        answer(endpoint.protocols[0])
+        self.assertTrue(self.successResultOf(first))
+        self.assertFalse(updater.updates_queued())
+        answer(endpoint.protocols[0])
+        self.assertTrue(self.successResultOf(second))
+
+    def test_treq_clients_never_queue_here(self):
+        """Clients over treq (no lean pool) report nothing queued."""
+        rig = lb_rig()
+        for stub in rig.stubs.values():
+            stub.answers["lease4-update"] = HANG
+        rig.updater.send(QUERY, [lease(44)], [], S.LOAD_BALANCING)
+        rig.updater.send(QUERY, [lease(45)], [], S.LOAD_BALANCING)
+        self.assertFalse(rig.updater.updates_queued())

@@ -30,6 +30,10 @@ class NoHA:
         """Never: every query is answered."""
         return False
 
+    def updates_queued(self) -> bool:
+        """Never: nothing is sent anywhere."""
+        return False
+
     def leases_committed(self, query, leases, deleted) -> Deferred:
         """Nothing to wait for: fire True at once."""
         return succeed(True)

@@ -22,7 +22,7 @@ from twisted.internet.protocol import DatagramProtocol
 
 from kea_ha_tw.dhcp.codec import HEADER_LEN, decode, encode
 from kea_ha_tw.dhcp.packet import FLAG_BROADCAST, ZERO, DHCPPacket
-from kea_ha_tw.dhcp.read_pacing import IDLE_READ_INTERVAL_S, IdleReadPacer
+from kea_ha_tw.dhcp.read_pacing import IDLE_READ_INTERVAL_S, IdleReadPacer, ShortReadTurns
 from kea_ha_tw.errors import PacketDecodeError
 from kea_ha_tw.loggers import Logger
 
@@ -174,6 +174,7 @@ class DHCPServerProtocol(DatagramProtocol):
         self._send_errors = _RateLimit(clock, log_limit, log_interval)
         self._sendto = None
         self._pacer = IdleReadPacer(clock, idle_read_interval)
+        self._turns = ShortReadTurns()
 
     def startProtocol(self) -> None:
         """Allow broadcast replies; let the server accept our address as its id."""
@@ -185,6 +186,7 @@ class DHCPServerProtocol(DatagramProtocol):
         sock = getattr(self.transport, "socket", None)
         self._sendto = sock.sendto if sock is not None else self.transport.write
         self._pacer.attach(self.transport)
+        self._turns.attach(self.transport)
 
     def stopProtocol(self) -> None:
         """The port closed: no paced turn is resumed on it."""
@@ -194,8 +196,13 @@ class DHCPServerProtocol(DatagramProtocol):
         """Decode, handle, and (later) send the reply. Never raises."""
         try:
             server = self.server
-            if not self._pacer.paused and server.answers_none():
-                self._pacer.pause()
+            pacer = self._pacer
+            if not pacer.paused:
+                if server.answers_none():
+                    self._turns.update(False)
+                    pacer.pause()
+                else:
+                    self._turns.update(server.updates_queued())
             if not server.accepting():
                 return
             try:

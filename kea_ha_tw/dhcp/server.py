@@ -148,6 +148,10 @@ class DHCPServer:
         """
         return not self.network_state.is_enabled() or self.hooks.answers_none()
 
+    def updates_queued(self) -> bool:
+        """The hooks' C{IDHCPHooks.updates_queued}: read one datagram per turn."""
+        return self.hooks.updates_queued()
+
     # -- entry point -----------------------------------------------------------
 
     def handle(self, query: DHCPPacket, iface, source: tuple[str, int] | None = None) -> Deferred:

@@ -226,6 +226,12 @@ class PeerClient:
         authorization = raw.get(b"Authorization", [None])[0]
         self._sender = prepare(self._url, authorization) if prepare is not None else None
 
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a free connection (0 without the lean pool)."""
+        sender = self._sender
+        return sender.queued if sender is not None else 0
+
     def encode(self, command: str, arguments: Any = None) -> bytes:
         """The request body for C{command} (shareable between peers)."""
         return encode_command(command, arguments, self._service)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 from collections.abc import Callable, Mapping
+from functools import partial
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -46,8 +47,7 @@ from kea_ha_tw.network_state import ORIGIN_HA_LOCAL
 
 S = HAState
 
-# Bounds the re-runs one event may cause (each async step that completes at
-# once asks for another run).
+# Bounds the re-runs one event may cause (each async step done at once asks for another).
 _MAX_RERUNS = 16
 
 
@@ -76,10 +76,8 @@ class HAService(Service):
     """
 
     _log = Logger()
-    #: Log every query dropped as out of scope (Kea's debug-level
-    #: HA_BUFFER4_RECEIVE_NOT_FOR_US). Off by default: a standby sees every
-    #: broadcast query, and a log event each cost a third of its CPU under
-    #: load (py-spy, bench/).
+    #: Log every query dropped as out of scope (Kea's debug HA_BUFFER4_RECEIVE_NOT_FOR_US).
+    #: Off by default: at load, an event per query cost a standby a third of its CPU.
     trace_drops = False
     name = "high-availability"
 
@@ -113,8 +111,6 @@ class HAService(Service):
         self.machine = HAStateMachine(ha, policy, network_state, self._inputs)
         self.machine.add_transition_listener(self._state_changed)
         if updater_factory is None:
-            from functools import partial
-
             from kea_ha_tw.ha.updates import LeaseUpdater
             updater_factory = partial(
                 LeaseUpdater, replicate_reclaimed=ha.replicate_expired_leases,
@@ -339,6 +335,10 @@ class HAService(Service):
     def answers_none(self) -> bool:
         """No scope served (a standby, a backup, waiting, syncing) and no query to analyze."""
         return not self.machine.served_scopes and not self._analyzing_queries()
+
+    def updates_queued(self) -> bool:
+        """Lease updates wait for a free peer connection (L{LeaseUpdater.updates_queued})."""
+        return self.updater.updates_queued()
 
     def leases_committed(self, query: DHCPPacket, leases, deleted) -> Deferred:
         """Send the lease updates; fire True when the reply may leave."""

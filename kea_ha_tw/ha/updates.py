@@ -141,6 +141,8 @@ class LeaseUpdater:
         self._ha = ha
         self._policy = policy
         self._clients = clients
+        # Clients that can say how many requests wait for a connection.
+        self._client_list = [c for c in clients.values() if hasattr(c, "queued")]
         self._clock = clock
         self._on_peer_failure = on_peer_failure
         self._replicate_reclaimed = replicate_reclaimed
@@ -298,6 +300,16 @@ class LeaseUpdater:
         )
         if name not in self._backup_names:
             self._on_peer_failure(name)
+
+    def updates_queued(self) -> bool:
+        """
+        True while a request to a peer waits for a free connection (one
+        that takes no batches: a Kea partner gets one request per change).
+        """
+        for client in self._client_list:
+            if client.queued:
+                return True
+        return False
 
     def _increase_unsent(self) -> None:
         count = (self.unsent_update_count + 1) % _UINT64
