@@ -436,19 +436,27 @@ class QueuedTests(SynchronousTestCase):
     datagram per turn).
     """
 
-    def test_requests_waiting_for_a_connection(self):
-        """Two leases on one connection: the second waits until the first is answered."""
+    def build(self, **kwargs):
+        """A hot-standby primary whose standby is reached on one lean-pool connection."""
         from kea_ha_tw.ha.peer_http import PeerHTTPPool
-        from tests.test_peer_http import RawEndpoint, answer
+        from tests.test_peer_http import RawEndpoint
         clock = Clock()
-        endpoint = RawEndpoint()
-        pool = PeerHTTPPool(clock, endpoint_for=lambda scheme, host, port: endpoint,
+        self.endpoint = RawEndpoint()
+        pool = PeerHTTPPool(clock, endpoint_for=lambda scheme, host, port: self.endpoint,
                             connections_per_peer=1)
         peers = [peer_config("server1", "primary", "127.0.0.1"),
                  peer_config("server2", "standby", "127.0.0.2")]
         ha = HAConfig(this_server_name="server1", mode="hot-standby", peers=tuple(peers))
         client = PeerClient(peers[1], pool, clock)
-        updater = LeaseUpdater(ha, policy_for(ha), {"server2": client}, clock, [].append)
+        updater = LeaseUpdater(ha, policy_for(ha), {"server2": client}, clock, [].append,
+                               **kwargs)
+        return updater, client
+
+    def test_requests_waiting_for_a_connection(self):
+        """Two leases on one connection: the second waits until the first is answered."""
+        from tests.test_peer_http import answer
+        updater, client = self.build()
+        endpoint = self.endpoint
         self.assertFalse(updater.updates_queued())
         first = updater.send(QUERY, [lease(44)], [], S.HOT_STANDBY)
         self.assertFalse(updater.updates_queued())
@@ -460,6 +468,23 @@ class QueuedTests(SynchronousTestCase):
         self.assertFalse(updater.updates_queued())
         answer(endpoint.protocols[0])
         self.assertTrue(self.successResultOf(second))
+
+    def test_only_peers_that_take_no_batches_count(self):
+        """
+        With batching on, a request queued for a peer that batches (or not
+        known yet) does not count; for one that refused batches it does.
+        """
+        updater, client = self.build(batch_updates=True)
+        batcher = updater.batchers["server2"]
+        updater.send(QUERY, [lease(44)], [], S.HOT_STANDBY)
+        updater.send(QUERY, [lease(45)], [], S.HOT_STANDBY)
+        self.assertEqual(client.queued, 1)
+        self.assertIsNone(batcher.batching)
+        self.assertFalse(updater.updates_queued())
+        batcher.batching = True
+        self.assertFalse(updater.updates_queued())
+        batcher.batching = False
+        self.assertTrue(updater.updates_queued())
 
     def test_treq_clients_never_queue_here(self):
         """Clients over treq (no lean pool) report nothing queued."""

@@ -141,8 +141,6 @@ class LeaseUpdater:
         self._ha = ha
         self._policy = policy
         self._clients = clients
-        # Clients that can say how many requests wait for a connection.
-        self._client_list = [c for c in clients.values() if hasattr(c, "queued")]
         self._clock = clock
         self._on_peer_failure = on_peer_failure
         self._replicate_reclaimed = replicate_reclaimed
@@ -165,6 +163,10 @@ class LeaseUpdater:
                 for name, client in clients.items()
                 if getattr(client, "send_encoded", None) is not None
             }
+        # (client, its batcher or None) for clients that can say how many
+        # requests wait for a connection (L{updates_queued}).
+        self._queues = [(c, self.batchers.get(n)) for n, c in clients.items()
+                        if hasattr(c, "queued")]
 
     # -- the DHCP path -----------------------------------------------------
 
@@ -303,11 +305,13 @@ class LeaseUpdater:
 
     def updates_queued(self) -> bool:
         """
-        True while a request to a peer waits for a free connection (one
-        that takes no batches: a Kea partner gets one request per change).
+        True while a request waits for a free connection to a peer that
+        takes no batches (a Kea partner gets one request per change). A
+        peer that batches gets what waits as one request instead: a request
+        queued there (a heartbeat beside two batches) does not count.
         """
-        for client in self._client_list:
-            if client.queued:
+        for client, batcher in self._queues:
+            if client.queued and (batcher is None or batcher.batching is False):
                 return True
         return False
 
