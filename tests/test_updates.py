@@ -436,8 +436,8 @@ class QueuedTests(SynchronousTestCase):
     datagram per turn).
     """
 
-    def build(self, **kwargs):
-        """A hot-standby primary whose standby is reached on one lean-pool connection."""
+    def build(self, mode="hot-standby", role="standby", ha_kwargs=None, **kwargs):
+        """A primary whose partner (or backup) is reached on one lean-pool connection."""
         from kea_ha_tw.ha.peer_http import PeerHTTPPool
         from tests.test_peer_http import RawEndpoint
         clock = Clock()
@@ -445,12 +445,23 @@ class QueuedTests(SynchronousTestCase):
         pool = PeerHTTPPool(clock, endpoint_for=lambda scheme, host, port: self.endpoint,
                             connections_per_peer=1)
         peers = [peer_config("server1", "primary", "127.0.0.1"),
-                 peer_config("server2", "standby", "127.0.0.2")]
-        ha = HAConfig(this_server_name="server1", mode="hot-standby", peers=tuple(peers))
+                 peer_config("server2", role, "127.0.0.2")]
+        ha = HAConfig(this_server_name="server1", mode=mode, peers=tuple(peers),
+                      **(ha_kwargs or {}))
         client = PeerClient(peers[1], pool, clock)
         updater = LeaseUpdater(ha, policy_for(ha), {"server2": client}, clock, [].append,
                                **kwargs)
         return updater, client
+
+    def test_backups_count_only_with_wait_backup_ack(self):
+        """Replies do not wait for a backup unless wait-backup-ack: nor do read turns."""
+        for wait, expected in ((False, False), (True, True)):
+            updater, client = self.build("passive-backup", "backup",
+                                         {"wait_backup_ack": wait})
+            updater.send(QUERY, [lease(44)], [], S.PASSIVE_BACKUP)
+            updater.send(QUERY, [lease(45)], [], S.PASSIVE_BACKUP)
+            self.assertEqual(client.queued, 1)
+            self.assertIs(updater.updates_queued(), expected)
 
     def test_requests_waiting_for_a_connection(self):
         """Two leases on one connection: the second waits until the first is answered."""

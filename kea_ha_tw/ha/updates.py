@@ -164,9 +164,11 @@ class LeaseUpdater:
                 if getattr(client, "send_encoded", None) is not None
             }
         # (client, its batcher or None) for clients that can say how many
-        # requests wait for a connection (L{updates_queued}).
+        # requests wait for a connection (L{updates_queued}); backups only
+        # when the replies wait for them (wait-backup-ack).
         self._queues = [(c, self.batchers.get(n)) for n, c in clients.items()
-                        if hasattr(c, "queued")]
+                        if hasattr(c, "queued")
+                        and (ha.wait_backup_ack or n not in self._backup_names)]
 
     # -- the DHCP path -----------------------------------------------------
 
@@ -308,7 +310,9 @@ class LeaseUpdater:
         True while a request waits for a free connection to a peer that
         takes no batches (a Kea partner gets one request per change). A
         peer that batches gets what waits as one request instead: a request
-        queued there (a heartbeat beside two batches) does not count.
+        queued there (a heartbeat beside two batches) does not count; nor
+        does one for a backup server unless C{wait-backup-ack} makes the
+        replies wait for it.
         """
         for client, batcher in self._queues:
             if client.queued and (batcher is None or batcher.batching is False):
