@@ -200,6 +200,12 @@ class IHAModePolicy(Interface):
     def must_wait_for(peer, state):
         """True when the DHCP reply waits for C{peer}'s acknowledgement."""
 
+    def waits_for(peer):
+        """
+        True when DHCP replies wait for C{peer}'s acknowledgement whenever
+        it is sent updates (L{must_wait_for} in any state that sends them).
+        """
+
     # Added by the HA state-machine work (additive; see /work/notes/ha-api.md).
 
     this_peer = Attribute("This server's PeerConfig.")

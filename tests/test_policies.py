@@ -200,6 +200,16 @@ class UpdateTests(SynchronousTestCase):
         self.assertFalse(policy.must_wait_for("server2", S.TERMINATED))
         self.assertFalse(policy.must_wait_for("backup1", S.HOT_STANDBY))
 
+    def test_waits_for(self):
+        """Whatever the state: the partner yes, backups only with wait-backup-ack."""
+        hot = policy_for(ha_config("hot-standby", backups=1))
+        self.assertTrue(hot.waits_for("server2"))
+        self.assertFalse(hot.waits_for("backup1"))
+        lazy = policy_for(ha_config("passive-backup", backups=1))
+        strict = policy_for(ha_config("passive-backup", backups=1, wait_backup_ack=True))
+        self.assertFalse(lazy.waits_for("backup1"))
+        self.assertTrue(strict.waits_for("backup1"))
+
     def test_wait_backup_ack(self):
         """Passive-backup waits for backups only with wait-backup-ack."""
         lazy = policy_for(ha_config("passive-backup", backups=2))

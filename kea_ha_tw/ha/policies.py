@@ -173,6 +173,10 @@ class _BasePolicy:
         """True when the DHCP reply waits for C{peer_name}'s acknowledgement."""
         if self.update_action(peer_name, state) is not UpdateAction.SEND:
             return False
+        return self.waits_for(peer_name)
+
+    def waits_for(self, peer_name: str) -> bool:
+        """The partner always; a backup only in passive-backup with C{wait-backup-ack}."""
         if self._roles[peer_name] == ROLE_BACKUP:
             return self._waits_for_backups()
         return True

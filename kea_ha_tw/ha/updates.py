@@ -164,11 +164,10 @@ class LeaseUpdater:
                 if getattr(client, "send_encoded", None) is not None
             }
         # (client, its batcher or None) for clients that can say how many
-        # requests wait for a connection (L{updates_queued}); backups only
-        # when the replies wait for them (wait-backup-ack).
+        # requests wait for a connection (L{updates_queued}), to peers whose
+        # acknowledgements the replies wait for.
         self._queues = [(c, self.batchers.get(n)) for n, c in clients.items()
-                        if hasattr(c, "queued")
-                        and (ha.wait_backup_ack or n not in self._backup_names)]
+                        if hasattr(c, "queued") and policy.waits_for(n)]
 
     # -- the DHCP path -----------------------------------------------------
 
