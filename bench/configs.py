@@ -51,8 +51,12 @@ def pools(split: bool, subnet: IPv4Network = SUBNET) -> list[dict]:
 def ha_parameters(mode: str, this: str, peers: list[Peer], *, multi_threading: bool,
                   heartbeat_delay: int = 1000, max_response_delay: int = 10000,
                   sync_leases: bool = True, sync_page_limit: int = 10000,
-                  sync_timeout: int = 120000) -> dict:
-    """The single C{high-availability} relationship map for C{this} peer."""
+                  sync_timeout: int = 120000, client_threads: int = 0) -> dict:
+    """
+    The single C{high-availability} relationship map for C{this} peer.
+    C{client_threads} is C{multi-threading.http-client-threads} (0: Kea's
+    default, one per CPU), the same for every server of a run.
+    """
     rel: dict = {
         "this-server-name": this,
         "mode": mode,
@@ -72,7 +76,8 @@ def ha_parameters(mode: str, this: str, peers: list[Peer], *, multi_threading: b
         rel["wait-backup-ack"] = False
     if multi_threading:
         rel["multi-threading"] = {"enable-multi-threading": True, "http-dedicated-listener": True,
-                                  "http-listener-threads": 0, "http-client-threads": 0}
+                                  "http-listener-threads": 0,
+                                  "http-client-threads": client_threads}
     return rel
 
 

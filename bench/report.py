@@ -287,7 +287,9 @@ def write_report(results_path: str) -> str:
           f"- commit {meta.get('commit', '')}, {meta.get('kea_version', '')}, "
           f"Python {meta.get('python', '')}",
           f"- rounds {meta.get('rounds')}, perfdhcp period {meta.get('duration')} s, "
-          f"loss threshold {meta.get('threshold')}\n",
+          f"loss threshold {meta.get('threshold')}"
+          + (f", HA http-client-threads {meta['ha_client_threads']} on every server"
+             if meta.get("ha_client_threads") else "") + "\n",
           "## Ratios (ours / Kea, medians over rounds)\n",
           markdown_table(rows),
           "## Latency at the same offered rate (medians)\n",

@@ -82,6 +82,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--kea-transport", default="best", choices=("best", "mt", "ca"),
                    help="how Kea peers talk: best per mode (baseline), mt (HA listener), "
                         "ca (kea-ctrl-agent)")
+    p.add_argument("--ha-client-threads", type=int, default=0,
+                   help="HA multi-threading http-client-threads of every server, Kea's "
+                        "and ours (0: Kea's default, one per CPU)")
     p.add_argument("--max-trials", type=int, default=None, help="per search (10)")
     p.add_argument("--precision", type=float, default=None, help="bisection stop (0.05)")
     p.add_argument("--threshold", type=float, default=search.DEFAULT_THRESHOLD)
@@ -152,7 +155,7 @@ def machine_meta(args: argparse.Namespace, run_id: str, argv: list[str]) -> dict
         "dirty": bool(out("git", "status", "--porcelain", "--untracked-files=no", "kea_ha_tw")),
         "rounds": args.rounds, "duration": args.duration, "threshold": args.threshold,
         "max_trials": args.max_trials, "precision": args.precision, "nice": args.nice,
-        "kea_transport": args.kea_transport,
+        "kea_transport": args.kea_transport, "ha_client_threads": args.ha_client_threads,
         "load_before": [round(x, 2) for x in os.getloadavg()],
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -400,7 +403,7 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["tree"] = args.tree
     results["meta"]["ours_from"] = launcher.repo
     bench = scenarios.Bench(os.path.join(args.work, "runs"), ns, launcher,
-                            duration=args.duration)
+                            duration=args.duration, client_threads=args.ha_client_threads)
     runner = Runner(args, bench, results, save)
     code = 0
     print(f"bench run {run_id}: results in {out_dir}", flush=True)

@@ -82,7 +82,7 @@ class Bench:
 
     def __init__(self, work: str, namespaces: lab.Namespaces, launcher: lab.Launcher, *,
                  duration: float, wait_us: int = 200000, clients: int = 100000,
-                 ready_timeout: float = 60.0, log=print) -> None:
+                 ready_timeout: float = 60.0, client_threads: int = 0, log=print) -> None:
         self.work = work
         self.ns = namespaces
         self.launcher = launcher
@@ -90,6 +90,8 @@ class Bench:
         self.wait_us = wait_us
         self.clients = clients
         self.ready_timeout = ready_timeout
+        #: HA C{http-client-threads} of every server (Kea's and ours).
+        self.client_threads = client_threads
         self.log = log
 
     # -- starting servers --------------------------------------------------------
@@ -152,7 +154,8 @@ class Bench:
             ns = lab.SERVER_NS[i]
             sock = f"{d}/{peer.name}.sock" if sc.transport == "ca" else None
             ha = configs.ha_parameters(sc.mode, peer.name, peers, multi_threading=mt,
-                                       sync_leases=sync_leases)
+                                       sync_leases=sync_leases,
+                                       client_threads=self.client_threads)
             cfg = configs.dhcp4(interface="eth0", socket_type="raw",
                                 lease_file=f"{d}/leases{i + 1}.csv", relay=lab.CLIENT_ADDRESS,
                                 log_file=f"{d}/{peer.name}.kea.log", ha=ha, multi_threading=mt,

@@ -11,7 +11,7 @@ import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from bench import lab, run, scenarios
+from bench import configs, lab, run, scenarios
 
 
 class FakeBench:
@@ -104,3 +104,22 @@ class LauncherTests(SynchronousTestCase):
         self.assertEqual(proc.cwd, "/tmp/khb-tree")
         self.assertTrue(proc.env["PYTHONPATH"].startswith("/tmp/khb-tree"))
         self.assertEqual(proc.argv[:2], ["/usr/bin/python3", "-c"])
+
+
+class ClientThreadsTests(SynchronousTestCase):
+    """C{--ha-client-threads}: one HA C{http-client-threads} for every server of a run."""
+
+    def test_parsed_with_kea_default(self):
+        """Without the option the bench keeps Kea's default (0: one per CPU)."""
+        self.assertEqual(run.parse_args([]).ha_client_threads, 0)
+        self.assertEqual(run.parse_args(["--ha-client-threads", "4"]).ha_client_threads, 4)
+
+    def test_in_every_ha_config(self):
+        """The value lands in the relationship's C{multi-threading} map."""
+        peers = [configs.Peer("server1", "10.99.0.1", "primary"),
+                 configs.Peer("server2", "10.99.0.2", "secondary")]
+        rel = configs.ha_parameters("load-balancing", "server1", peers,
+                                    multi_threading=True, client_threads=4)
+        self.assertEqual(rel["multi-threading"]["http-client-threads"], 4)
+        rel = configs.ha_parameters("load-balancing", "server1", peers, multi_threading=True)
+        self.assertEqual(rel["multi-threading"]["http-client-threads"], 0)
