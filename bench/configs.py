@@ -55,7 +55,8 @@ def ha_parameters(mode: str, this: str, peers: list[Peer], *, multi_threading: b
     """
     The single C{high-availability} relationship map for C{this} peer.
     C{client_threads} is C{multi-threading.http-client-threads} (0: Kea's
-    default, one per CPU), the same for every server of a run.
+    default, one per CPU), the same for every server of a run; like Kea's,
+    it is only written with C{multi_threading} (the HA listener transport).
     """
     rel: dict = {
         "this-server-name": this,

@@ -84,7 +84,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "ca (kea-ctrl-agent)")
     p.add_argument("--ha-client-threads", type=int, default=0,
                    help="HA multi-threading http-client-threads of every server, Kea's "
-                        "and ours (0: Kea's default, one per CPU)")
+                        "and ours (0: Kea's default, one per CPU); only where peers talk "
+                        "over the HA listener (transport mt), as in Kea")
     p.add_argument("--max-trials", type=int, default=None, help="per search (10)")
     p.add_argument("--precision", type=float, default=None, help="bisection stop (0.05)")
     p.add_argument("--threshold", type=float, default=search.DEFAULT_THRESHOLD)
