@@ -27,6 +27,7 @@ from kea_ha_tw.commands.listener import (
     listen_control_channel,
 )
 from kea_ha_tw.commands.registry import CommandRegistry, build_default_registry
+from kea_ha_tw.commands.resource import ControlChannelResource
 from kea_ha_tw.commands.stats import refresh_lease_statistics
 from kea_ha_tw.config.model import ServerConfig
 from kea_ha_tw.dhcp.hooks import NoHA
@@ -34,6 +35,7 @@ from kea_ha_tw.dhcp.netif import DHCPListenerService
 from kea_ha_tw.dhcp.protocol import DHCPServerProtocol
 from kea_ha_tw.dhcp.server import DHCPServer
 from kea_ha_tw.errors import CommandError, ConfigError
+from kea_ha_tw.ha.listener_process import ListenerProcessService
 from kea_ha_tw.leases.memfile import create_lease_store
 from kea_ha_tw.leases.service import LeaseStoreService
 from kea_ha_tw.loggers import LogFilter, Logger
@@ -107,6 +109,7 @@ class Server:
                  stop: Callable[[int], None] | None = None,
                  log_filter: LogFilter | None = None) -> None:
         self._log_filter = log_filter
+        self._stop = stop
         if log_filter is not None:
             log_filter.configure(config.loggers)
         self.config = config
@@ -196,7 +199,10 @@ class Server:
             services.append(listen_control_channel(
                 self.reactor, socket_config, resource, path=f"Dhcp4.control-sockets[{i}]"))
         ha = self.config.ha
-        if ha is not None and not any(_same_endpoint(s, ha) for s in self.config.control_sockets):
+        if ha is not None and ha.listener_process:
+            services.append(self._listener_process(ha))
+        elif ha is not None and not any(_same_endpoint(s, ha)
+                                        for s in self.config.control_sockets):
             socket_config = ha_listener_socket_config(ha)
             accept = HA_RESTRICTED_COMMANDS if ha.restrict_commands else None
             resource = build_control_resource(self.registry, self.context, socket_config,
@@ -204,6 +210,27 @@ class Server:
             services.append(listen_control_channel(
                 self.reactor, socket_config, resource, path="high-availability[0].peers.url"))
         return services
+
+    def _listener_process(self, ha) -> IService:
+        """
+        The HA listener process service (HA key C{listener-process}): the
+        child listens on the peer URL; its requests run here through the
+        HA listener's registry and command filter.
+        """
+        path = "high-availability[0].listener-process"
+        if any(_same_endpoint(s, ha) for s in self.config.control_sockets):
+            raise ConfigError(path, "the HA listener process cannot share its peer url with "
+                                    "a control socket")
+        if self.context.config_path is None:
+            raise ConfigError(path, "the HA listener process needs the configuration file")
+        accept = HA_RESTRICTED_COMMANDS if ha.restrict_commands else None
+        resource = ControlChannelResource(self.registry, self.context, accept_commands=accept)
+
+        def fatal(reason: str) -> None:
+            if self._stop is not None:
+                self._stop(1)
+
+        return ListenerProcessService(self.reactor, self.context.config_path, resource, fatal)
 
 
 def _same_endpoint(socket_config, ha) -> bool:

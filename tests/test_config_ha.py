@@ -858,3 +858,38 @@ class BatchUpdatesExtensionTests(_BoolExtensionKeyTests, SynchronousTestCase):
 
     key = "batch-updates"
     attr = "batch_updates"
+
+
+class ListenerProcessExtensionTests(_BoolExtensionKeyTests, SynchronousTestCase):
+    """listener-process: the HA listener in a process of its own (issue 5); off by default."""
+
+    key = "listener-process"
+    attr = "listener_process"
+
+    def test_default_on(self):
+        """Without the key the listener stays in the server's process."""
+        self.assertFalse(self._ha("").listener_process)
+
+    def test_off(self):
+        """The key set to true turns it on."""
+        self.assertTrue(self._ha('"listener-process": true,').listener_process)
+
+    def test_needs_sync_leases(self):
+        """Without sync-leases nothing would recover an acknowledged update a crash lost."""
+        from kea_ha_tw.errors import ConfigError
+
+        with self.assertRaises(ConfigError) as e:
+            self._ha('"listener-process": true, "sync-leases": false,')
+        self.assertTrue(e.exception.path.endswith("high-availability[0].listener-process"),
+                        e.exception.path)
+        self.assertIn("sync-leases", e.exception.message)
+
+    def test_not_passive_backup(self):
+        """Passive-backup has no lease sync: refused, naming the key."""
+        from kea_ha_tw.errors import ConfigError
+
+        config = text(with_ha([ha_map(mode="passive-backup", peers=peers()[:1],
+                                      **{"listener-process": True})]))
+        with self.assertRaises(ConfigError) as e:
+            parse_config(config)
+        self.assertIn("listener-process", e.exception.path)

@@ -216,6 +216,24 @@ def _lfc_process_protocol(case):
     return LFCProcessProtocol("kea-lfc -4")
 
 
+def _upstream_protocol(case):
+    from kea_ha_tw.ha.listener_child import UpstreamProtocol
+
+    return UpstreamProtocol()
+
+
+def _listener_process_service(case):
+    from kea_ha_tw.ha.listener_process import ListenerProcessService
+
+    return ListenerProcessService(Clock(), "kea-dhcp4.json", None, lambda reason: None)
+
+
+def _listener_child_protocol(case):
+    from kea_ha_tw.ha.listener_process import _ChildProtocol
+
+    return _ChildProtocol(_listener_process_service(case))
+
+
 def _lease_store_service(case):
     from kea_ha_tw.config.model import ServerConfig
     from kea_ha_tw.leases.memory import InMemoryLeaseStore
@@ -325,6 +343,10 @@ TABLE: list[tuple[InterfaceClass, Factory]] = [
     (IProtocol, _peer_http_protocol),
     (ILoggingContext, _peer_http_protocol),
     (IProcessProtocol, _lfc_process_protocol),
+    (IProtocol, _upstream_protocol),
+    (ILoggingContext, _upstream_protocol),
+    (IService, _listener_process_service),
+    (IProcessProtocol, _listener_child_protocol),
     (IService, _lease_store_service),
     (IService, _ordered_multi_service),
     (IServiceCollection, _ordered_multi_service),

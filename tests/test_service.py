@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kea_ha_tw.config.loader import parse_config
 from kea_ha_tw.dhcp.hooks import NoHA
-from kea_ha_tw.errors import CommandError
+from kea_ha_tw.errors import CommandError, ConfigError
 from kea_ha_tw.ha.service import HAService
 from kea_ha_tw.service import OrderedMultiService, build_service
 from tests.builders import ETH0
@@ -90,6 +90,42 @@ class BuildServiceTests(SynchronousTestCase):
         names = top.server.registry.names()
         for name in ("ha-heartbeat", "ha-sync", "lease4-update", "status-get"):
             self.assertIn(name, names)
+
+    def _listener_process_config(self, **extra):
+        cfg = json.loads(HOT_STANDBY)
+        ha = cfg["Dhcp4"]["hooks-libraries"][1]["parameters"]["high-availability"][0]
+        ha["listener-process"] = True
+        cfg["Dhcp4"].update(extra)
+        return parse_config(json.dumps(cfg))
+
+    def test_listener_process_replaces_the_peer_url_listener(self):
+        """With listener-process the child's service takes the peer-url listener's place."""
+        top = build_service(self._listener_process_config(), reactor=MemoryUDPReactor(),
+                            config_path="/etc/kea/ha.json",
+                            http_client_factory=lambda reactor, peers, tls: StubTreq(None))
+        kinds = [type(c).__name__ for c in top]
+        self.assertEqual(kinds, ["LeaseStoreService", "_RecountAfterLoad", "HAService",
+                                 "ListenerProcessService", "DHCPListenerService"])
+        child = list(top)[3]
+        self.assertEqual(child.config_path, "/etc/kea/ha.json")
+        self.assertIs(child.resource.registry, top.server.registry)
+        self.assertIsNone(child.resource.accept_commands)
+
+    def test_listener_process_needs_the_file(self):
+        """The child reads the configuration file: without one, start-up stops naming the key."""
+        with self.assertRaises(ConfigError) as e:
+            build_service(self._listener_process_config(), reactor=MemoryUDPReactor(),
+                          http_client_factory=lambda reactor, peers, tls: StubTreq(None))
+        self.assertEqual(e.exception.path, "high-availability[0].listener-process")
+
+    def test_listener_process_not_on_a_control_socket(self):
+        """A control socket on the peer url cannot be handed to the child."""
+        config = self._listener_process_config(**{"control-sockets": [
+            {"socket-type": "http", "socket-address": "127.0.0.11", "socket-port": 8001}]})
+        with self.assertRaises(ConfigError) as e:
+            build_service(config, reactor=MemoryUDPReactor(), config_path="/c.json",
+                          http_client_factory=lambda reactor, peers, tls: StubTreq(None))
+        self.assertIn("control socket", e.exception.message)
 
     def test_peer_connections_from_config(self):
         """The production peer client keeps http-client-threads connections per peer."""

@@ -73,11 +73,15 @@ EXT_REPLICATE_EXPIRED = "replicate-expired-leases"
 # Our extension: coalesce lease updates waiting for a peer of ours into
 # lease4-batch-update requests (a Kea peer is detected and gets singles).
 EXT_BATCH_UPDATES = "batch-updates"
+# Our extension: run the HA listener in a process of its own, which answers
+# partners' lease4-update at once and hands the changes on in batches
+# (kea_ha_tw.ha.listener_relay).
+EXT_LISTENER_PROCESS = "listener-process"
 
 # Keys the HA parser reads; any other key is ignored, as Kea 2.2 does.
 HA_KNOWN_KEYS = frozenset(
     set(HA_DEFAULTS)
-    | {EXT_REPLICATE_EXPIRED, EXT_BATCH_UPDATES}
+    | {EXT_REPLICATE_EXPIRED, EXT_BATCH_UPDATES, EXT_LISTENER_PROCESS}
     | {"this-server-name", "mode", "peers", "state-machine", "multi-threading"}
     | {"trust-anchor", "cert-file", "key-file"}
 )
@@ -182,6 +186,14 @@ def parse_ha(parameters: Any, path: str, dhcp_mt_enabled: bool) -> HAConfig:
     # Extension (Kea 2.2 ignores unknown HA keys): replicate reclaimed leases.
     values[EXT_REPLICATE_EXPIRED] = _get(c, EXT_REPLICATE_EXPIRED, p, BOOL, True)
     values[EXT_BATCH_UPDATES] = _get(c, EXT_BATCH_UPDATES, p, BOOL, True)
+    values[EXT_LISTENER_PROCESS] = _get(c, EXT_LISTENER_PROCESS, p, BOOL, False)
+    if values[EXT_LISTENER_PROCESS] and (mode == "passive-backup" or not values["sync-leases"]):
+        # A lease update is acknowledged before it reaches the lease file;
+        # the lease sync after a restart is what recovers one a crash lost.
+        raise ConfigError(join_path(p, EXT_LISTENER_PROCESS),
+                          "'listener-process' needs 'sync-leases' true and a hot-standby or "
+                          "load-balancing mode: updates acknowledged but not yet written are "
+                          "recovered only by the lease sync after a restart")
 
     mt_path = join_path(p, "multi-threading")
     mt = c.get("multi-threading", {})
@@ -287,6 +299,7 @@ def parse_ha(parameters: Any, path: str, dhcp_mt_enabled: bool) -> HAConfig:
         wait_backup_ack=values["wait-backup-ack"],
         replicate_expired_leases=values[EXT_REPLICATE_EXPIRED],
         batch_updates=values[EXT_BATCH_UPDATES],
+        listener_process=values[EXT_LISTENER_PROCESS],
         require_client_certs=require_client_certs,
         restrict_commands=restrict_commands,
         tls=TLSConfig(g_ca, g_cert, g_key, require_client_certs)

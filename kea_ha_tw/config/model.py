@@ -216,6 +216,10 @@ class HAConfig:
     replicate_expired_leases: bool = True
     # Extension (key "batch-updates"): lease4-batch-update between peers of ours.
     batch_updates: bool = True
+    # Extension (key "listener-process"): the HA listener runs in a process
+    # of its own that acknowledges partners' lease updates at once
+    # (L{kea_ha_tw.ha.listener_relay}).
+    listener_process: bool = False
     require_client_certs: bool = True
     restrict_commands: bool = False
     tls: TLSConfig | None = None

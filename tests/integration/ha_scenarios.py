@@ -93,6 +93,8 @@ class HAScenarioMixin(IntegrationMixin):
     wait_backup_ack: bool | None = None
     via_agent: frozenset[str] = frozenset()
     timers: dict | None = None
+    #: HA keys added to the configuration of our peers only (extensions).
+    ours_ha_extra: dict | None = None
 
     def setUp(self):
         """Bridge, one namespace per peer, the peers started together."""
@@ -117,6 +119,7 @@ class HAScenarioMixin(IntegrationMixin):
                 wait_backup_ack=self.wait_backup_ack,
                 timers=self.timers,
                 control_socket=socket_path,
+                extra=self.ours_ha_extra if kind == "ours" else None,
             )
             self.peers.append(
                 HAPeer(

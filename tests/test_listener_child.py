@@ -1,0 +1,120 @@
+"""
+Tests for L{kea_ha_tw.ha.listener_child}: the HA listener process's
+composition (its listener is the HA listener the server would have opened,
+its upstream speaks HTTP over the socket pair) and its start-up errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import LogLevel
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+from kea_ha_tw.config.loader import parse_config
+from kea_ha_tw.ha.listener_child import (
+    RelayContext,
+    UpstreamProtocol,
+    build_relay,
+    format_event,
+    main,
+    upstream_sender,
+)
+from kea_ha_tw.service import HA_RESTRICTED_COMMANDS
+from tests.configs import ha_map, peers, text, with_ha
+
+
+def config(**over):
+    """A hot-standby configuration with the listener process on."""
+    over.setdefault("listener-process", True)
+    return parse_config(text(with_ha([ha_map(**over)])))
+
+
+class UpstreamTests(SynchronousTestCase):
+    """Requests to the server over the socket pair."""
+
+    def test_request_and_answer(self):
+        """One POST with Content-Length; the answer fires as (status, body)."""
+        protocol = UpstreamProtocol()
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        send = upstream_sender(protocol)
+        d = send(b'{"command": "ha-heartbeat"}')
+        sent = transport.value()
+        self.assertTrue(sent.startswith(b"POST / HTTP/1.1\r\n"), sent)
+        self.assertIn(b"Content-Length: 27\r\n", sent)
+        self.assertTrue(sent.endswith(b'\r\n\r\n{"command": "ha-heartbeat"}'))
+        protocol.dataReceived(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\n[{}]")
+        self.assertEqual(self.successResultOf(d), (200, b"[{}]"))
+
+
+class BuildTests(SynchronousTestCase):
+    """The relay's listener matches the server's own HA listener."""
+
+    def test_listens_on_this_peer_url(self):
+        """The service listens on this server's peer URL (host and port)."""
+        reactor = MemoryReactorClock()
+        cfg = config()
+        relay, resource, service = build_relay(cfg, reactor, UpstreamProtocol())
+        service.startService()
+        [(port, factory, backlog, interface)] = reactor.tcpServers
+        me = cfg.ha.this_peer
+        self.assertEqual((port, interface), (me.port, me.host))
+        self.assertIs(resource.registry, relay)
+        self.assertIsNone(resource.authenticator)
+        self.assertIsNone(resource.accept_commands)
+
+    def test_restrict_commands_and_basic_auth(self):
+        """restrict-commands and the peer's basic-auth apply in the relay too."""
+        own = peers()
+        own[0]["basic-auth-user"] = "kea"
+        own[0]["basic-auth-password"] = "secret"
+        cfg = config(peers=own, **{"restrict-commands": True})
+        _, resource, _ = build_relay(cfg, MemoryReactorClock(), UpstreamProtocol())
+        self.assertEqual(resource.accept_commands, HA_RESTRICTED_COMMANDS)
+        self.assertIsNotNone(resource.authenticator)
+
+    def test_context_time(self):
+        """The lease parser's "now" is the clock's, in whole seconds."""
+        reactor = MemoryReactorClock()
+        reactor.advance(1234.7)
+        self.assertEqual(RelayContext(config(), reactor).now(), 1234)
+
+
+class LogFormatTests(SynchronousTestCase):
+    """What the child writes on its standard error."""
+
+    def test_level_prefix(self):
+        """Every line carries the event's level; a failure adds its traceback."""
+        self.assertEqual(format_event({"log_level": LogLevel.warn, "log_format": "a\nb"}),
+                         "warn|a\nwarn|b\n")
+        failure = Failure(ZeroDivisionError("division by zero"))
+        out = format_event({"log_level": LogLevel.critical, "log_format": "boom",
+                            "log_failure": failure})
+        self.assertTrue(out.startswith("critical|boom\ncritical|Traceback"), out)
+        self.assertIn("ZeroDivisionError", out)
+
+
+class MainErrorTests(SynchronousTestCase):
+    """Start-up errors end the child with status 1 before any reactor runs."""
+
+    def test_unreadable_config(self):
+        """A configuration that cannot be read."""
+        lines: list[str] = []
+        self.assertEqual(main(["--config", "/nonexistent/ha.json"], write=lines.append,
+                              begin_logging=False), 1)
+        self.assertTrue(lines[0].startswith("critical|/nonexistent/ha.json: "), lines)
+
+    def test_config_without_ha(self):
+        """A configuration without HA has no listener to run."""
+        d = tempfile.mkdtemp()
+        path = os.path.join(d, "plain.json")
+        with open(path, "w") as f:
+            json.dump({"Dhcp4": {"subnet4": []}}, f)
+        lines: list[str] = []
+        self.assertEqual(main(["--config", path], write=lines.append, begin_logging=False), 1)
+        self.assertIn("no high-availability", lines[0])
