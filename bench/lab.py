@@ -156,6 +156,25 @@ def proc_status_kib(pid: int, key: str) -> int:
     return 0
 
 
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of C{pid} (from /proc)."""
+    parent: dict[int, int] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/stat") as f:
+                    parent[int(name)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    out: list[int] = []
+    frontier = {pid}
+    while frontier:
+        kids = [c for c, pp in parent.items() if pp in frontier]
+        out.extend(kids)
+        frontier = set(kids)
+    return out
+
+
 @dataclass
 class Proc:
     """One server-side process we started (and only ever signal by its pid)."""
@@ -170,6 +189,10 @@ class Proc:
     started_at: float = 0.0
     final_cpu: float | None = None
     final_hwm: int = 0
+    #: Last CPU and peak memory sample of each child process (our HA
+    #: listener process), counted with the server's.
+    child_cpu: dict = field(default_factory=dict)
+    child_hwm: dict = field(default_factory=dict)
 
     def start(self) -> Proc:
         """Spawn it inside its namespace, output to its log file."""
@@ -194,19 +217,30 @@ class Proc:
         return self.popen is not None and self.popen.poll() is None
 
     def cpu(self) -> float:
-        """CPU seconds so far (the last sample once it has exited)."""
+        """
+        CPU seconds so far, its child processes' included (the last
+        sample once it has exited).
+        """
         if self.alive():
             try:
                 self.final_cpu = proc_cpu_seconds(self.pid)
             except OSError:
                 pass
-        return self.final_cpu or 0.0
+            for child in descendants(self.pid):
+                try:
+                    self.child_cpu[child] = proc_cpu_seconds(child)
+                except OSError:
+                    pass
+        return (self.final_cpu or 0.0) + sum(self.child_cpu.values())
 
     def hwm_kib(self) -> int:
-        """Peak resident memory so far (VmHWM), KiB."""
+        """Peak resident memory so far (VmHWM), KiB, its child processes' added."""
         if self.alive():
             self.final_hwm = max(self.final_hwm, proc_status_kib(self.pid, "VmHWM"))
-        return self.final_hwm
+            for child in descendants(self.pid):
+                self.child_hwm[child] = max(self.child_hwm.get(child, 0),
+                                            proc_status_kib(child, "VmHWM"))
+        return self.final_hwm + sum(self.child_hwm.values())
 
     def rss_kib(self) -> int:
         """Resident memory now (VmRSS), KiB."""

@@ -289,7 +289,10 @@ def write_report(results_path: str) -> str:
           f"- rounds {meta.get('rounds')}, perfdhcp period {meta.get('duration')} s, "
           f"loss threshold {meta.get('threshold')}"
           + (f", HA http-client-threads {meta['ha_client_threads']} on every server"
-             if meta.get("ha_client_threads") else "") + "\n",
+             if meta.get("ha_client_threads") else "")
+          + (", HA listener-process on our servers with a Kea partner"
+             if meta.get("listener_process") else "")
+          + (", each server pinned to a CPU of its own" if meta.get("pin") else "") + "\n",
           "## Ratios (ours / Kea, medians over rounds)\n",
           markdown_table(rows),
           "## Latency at the same offered rate (medians)\n",

@@ -86,6 +86,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="HA multi-threading http-client-threads of every server, Kea's "
                         "and ours (0: Kea's default, one per CPU); only where peers talk "
                         "over the HA listener (transport mt), as in Kea")
+    p.add_argument("--listener-process", action="store_true",
+                   help="HA key listener-process on our servers whose partner is Kea (the"
+                        " mixed pairs): the HA listener in a process of its own")
+    p.add_argument("--pin", action="store_true",
+                   help="pin each server of a pair (with its threads and child processes)"
+                        " to a CPU of its own, a stand-in for separate hosts; perfdhcp is"
+                        " not pinned")
     p.add_argument("--max-trials", type=int, default=None, help="per search (10)")
     p.add_argument("--precision", type=float, default=None, help="bisection stop (0.05)")
     p.add_argument("--threshold", type=float, default=search.DEFAULT_THRESHOLD)
@@ -157,6 +164,7 @@ def machine_meta(args: argparse.Namespace, run_id: str, argv: list[str]) -> dict
         "rounds": args.rounds, "duration": args.duration, "threshold": args.threshold,
         "max_trials": args.max_trials, "precision": args.precision, "nice": args.nice,
         "kea_transport": args.kea_transport, "ha_client_threads": args.ha_client_threads,
+        "listener_process": args.listener_process, "pin": args.pin,
         "load_before": [round(x, 2) for x in os.getloadavg()],
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -404,7 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["tree"] = args.tree
     results["meta"]["ours_from"] = launcher.repo
     bench = scenarios.Bench(os.path.join(args.work, "runs"), ns, launcher,
-                            duration=args.duration, client_threads=args.ha_client_threads)
+                            duration=args.duration, client_threads=args.ha_client_threads,
+                            listener_process=args.listener_process, pin=args.pin)
     runner = Runner(args, bench, results, save)
     code = 0
     print(f"bench run {run_id}: results in {out_dir}", flush=True)

@@ -82,7 +82,8 @@ class Bench:
 
     def __init__(self, work: str, namespaces: lab.Namespaces, launcher: lab.Launcher, *,
                  duration: float, wait_us: int = 200000, clients: int = 100000,
-                 ready_timeout: float = 60.0, client_threads: int = 0, log=print) -> None:
+                 ready_timeout: float = 60.0, client_threads: int = 0,
+                 listener_process: bool = False, pin: bool = False, log=print) -> None:
         self.work = work
         self.ns = namespaces
         self.launcher = launcher
@@ -92,6 +93,10 @@ class Bench:
         self.ready_timeout = ready_timeout
         #: HA C{http-client-threads} of every server (Kea's and ours).
         self.client_threads = client_threads
+        #: HA key C{listener-process} on our servers whose partner is Kea.
+        self.listener_process = listener_process
+        #: Each server (and its children) on a CPU of its own; perfdhcp free.
+        self.pin = pin
         self.log = log
 
     # -- starting servers --------------------------------------------------------
@@ -125,6 +130,8 @@ class Bench:
             else:
                 procs = self._start_pair(sc, d, sync_leases, subnet)
                 self._wait_states(sc, procs)
+                if self.pin:
+                    pin_servers(procs)
                 ok = self._probe(lab.CLIENT_NS, lab.BRIDGE, None, procs)
             if not ok:
                 raise StartError(f"{sc.name}: no DHCP answer within {self.ready_timeout:.0f} s\n"
@@ -156,6 +163,8 @@ class Bench:
             ha = configs.ha_parameters(sc.mode, peer.name, peers, multi_threading=mt,
                                        sync_leases=sync_leases,
                                        client_threads=self.client_threads)
+            if self.listener_process and kind == "ours" and "kea" in sc.servers:
+                ha["listener-process"] = True
             cfg = configs.dhcp4(interface="eth0", socket_type="raw",
                                 lease_file=f"{d}/leases{i + 1}.csv", relay=lab.CLIENT_ADDRESS,
                                 log_file=f"{d}/{peer.name}.kea.log", ha=ha, multi_threading=mt,
@@ -282,6 +291,32 @@ class Bench:
                  f"{trial['cpu_per_1000'] if trial['cpu_per_1000'] is not None else '-'}  "
                  f"load {load0:.1f}")
         return trial
+
+
+def pin_servers(procs: list[lab.Proc], cpus: int | None = None) -> None:
+    """
+    Pin each server's process, its threads and its child processes (our
+    HA listener process) to a CPU of its own: C{server1*} to CPU 0,
+    C{server2*} to CPU 1 (modulo the CPUs there are). A stand-in for
+    servers on separate hosts; perfdhcp stays free.
+    """
+    count = cpus or os.cpu_count() or 1
+    for p in procs:
+        index = 1 if p.label.startswith("server2") else 0
+        cpu = {index % count}
+        for pid in [p.pid, *lab.descendants(p.pid)]:
+            for task in _tasks(pid):
+                try:
+                    os.sched_setaffinity(task, cpu)
+                except OSError:
+                    pass
+
+
+def _tasks(pid: int) -> list[int]:
+    try:
+        return [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return []
 
 
 def _write(path: str, data: dict) -> str:
