@@ -163,8 +163,7 @@ class Bench:
             ha = configs.ha_parameters(sc.mode, peer.name, peers, multi_threading=mt,
                                        sync_leases=sync_leases,
                                        client_threads=self.client_threads)
-            if self.listener_process and kind == "ours" and "kea" in sc.servers:
-                ha["listener-process"] = True
+            ha.update(ours_extensions(kind, sc.servers, self.listener_process))
             cfg = configs.dhcp4(interface="eth0", socket_type="raw",
                                 lease_file=f"{d}/leases{i + 1}.csv", relay=lab.CLIENT_ADDRESS,
                                 log_file=f"{d}/{peer.name}.kea.log", ha=ha, multi_threading=mt,
@@ -291,6 +290,16 @@ class Bench:
                  f"{trial['cpu_per_1000'] if trial['cpu_per_1000'] is not None else '-'}  "
                  f"load {load0:.1f}")
         return trial
+
+
+def ours_extensions(kind: str, servers: tuple[str, ...], listener_process: bool) -> dict:
+    """
+    Our HA extension keys for one server of a pair: C{listener-process}
+    on a server of ours whose partner is Kea, when asked for.
+    """
+    if listener_process and kind == "ours" and "kea" in servers:
+        return {"listener-process": True}
+    return {}
 
 
 def pin_servers(procs: list[lab.Proc], cpus: int | None = None) -> None:

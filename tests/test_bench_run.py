@@ -123,3 +123,26 @@ class ClientThreadsTests(SynchronousTestCase):
         self.assertEqual(rel["multi-threading"]["http-client-threads"], 4)
         rel = configs.ha_parameters("load-balancing", "server1", peers, multi_threading=True)
         self.assertEqual(rel["multi-threading"]["http-client-threads"], 0)
+
+
+class ListenerProcessOptionTests(SynchronousTestCase):
+    """C{--listener-process} and C{--pin}: parsed, and the key only on ours with a Kea partner."""
+
+    def test_parsed(self):
+        """Both are off unless asked for."""
+        a = run.parse_args([])
+        self.assertEqual((a.listener_process, a.pin), (False, False))
+        a = run.parse_args(["--listener-process", "--pin"])
+        self.assertEqual((a.listener_process, a.pin), (True, True))
+
+    def test_key_on_ours_with_kea(self):
+        """Only a server of ours paired with Kea gets listener-process."""
+        from bench.scenarios import ours_extensions
+
+        self.assertEqual(ours_extensions("ours", ("kea", "ours"), True),
+                         {"listener-process": True})
+        self.assertEqual(ours_extensions("ours", ("ours", "kea"), True),
+                         {"listener-process": True})
+        self.assertEqual(ours_extensions("kea", ("kea", "ours"), True), {})
+        self.assertEqual(ours_extensions("ours", ("ours", "ours"), True), {})
+        self.assertEqual(ours_extensions("ours", ("kea", "ours"), False), {})
