@@ -24,6 +24,16 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from bench import configs
 
 
+def standby_config(d: str) -> dict:
+    """The hot-standby standby's configuration (server2), its files in C{d}."""
+    peers = [configs.Peer("server1", "10.99.0.1", "primary"),
+             configs.Peer("server2", "10.99.0.2", "standby")]
+    return configs.dhcp4(interface="eth0", socket_type="udp", lease_file=f"{d}/leases.csv",
+                         relay="10.99.0.10", log_file=f"{d}/kea.log",
+                         ha=configs.ha_parameters("hot-standby", "server2", peers,
+                                                  multi_threading=True))
+
+
 def build(memfile: bool):
     """A standby's composed server and its HA listener protocol."""
     from kea_ha_tw.commands.listener import build_control_resource, ha_listener_socket_config
@@ -32,12 +42,7 @@ def build(memfile: bool):
     from kea_ha_tw.service import HA_RESTRICTED_COMMANDS, Server
 
     d = tempfile.mkdtemp(prefix="khb-listener-")
-    peers = [configs.Peer("server1", "10.99.0.1", "primary"),
-             configs.Peer("server2", "10.99.0.2", "standby")]
-    cfg = configs.dhcp4(interface="eth0", socket_type="udp", lease_file=f"{d}/leases.csv",
-                        relay="10.99.0.10", log_file=f"{d}/kea.log",
-                        ha=configs.ha_parameters("hot-standby", "server2", peers,
-                                                 multi_threading=True))
+    cfg = standby_config(d)
     if not memfile:
         cfg["Dhcp4"]["lease-database"]["persist"] = False
     reactor = MemoryReactorClock()

@@ -21,8 +21,7 @@ import time
 from twisted.internet.defer import Deferred
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-from bench import configs
-from bench.ha_listener import requests
+from bench.ha_listener import requests, standby_config
 
 
 def run(n: int) -> None:
@@ -32,13 +31,7 @@ def run(n: int) -> None:
     from kea_ha_tw.ha.listener_child import RelayContext
     from kea_ha_tw.ha.listener_relay import UpdateRelay
 
-    d = tempfile.mkdtemp(prefix="khb-relay-")
-    peers = [configs.Peer("server1", "10.99.0.1", "primary"),
-             configs.Peer("server2", "10.99.0.2", "standby")]
-    cfg = configs.dhcp4(interface="eth0", socket_type="udp", lease_file=f"{d}/leases.csv",
-                        relay="10.99.0.10", log_file=f"{d}/kea.log",
-                        ha=configs.ha_parameters("hot-standby", "server2", peers,
-                                                 multi_threading=True))
+    cfg = standby_config(tempfile.mkdtemp(prefix="khb-relay-"))
     reactor = MemoryReactorClock()
     reactor.advance(1_795_600_000)
     relay = UpdateRelay(lambda body: Deferred(), RelayContext(parse_config(json.dumps(cfg)),
