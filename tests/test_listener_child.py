@@ -26,6 +26,7 @@ from kea_ha_tw.ha.listener_child import (
 )
 from kea_ha_tw.service import HA_RESTRICTED_COMMANDS
 from tests.configs import ha_map, peers, text, with_ha
+from tests.tls_material import write_pki
 
 
 def config(**over):
@@ -77,6 +78,22 @@ class BuildTests(SynchronousTestCase):
         _, resource, _ = build_relay(cfg, MemoryReactorClock(), UpstreamProtocol())
         self.assertEqual(resource.accept_commands, HA_RESTRICTED_COMMANDS)
         self.assertIsNotNone(resource.authenticator)
+
+    def test_https_peer_url(self):
+        """An https peer url gives a TLS listener with the HA TLS files, as the server's."""
+        pki = write_pki(self.mktemp())
+        own = peers()
+        for entry in own:
+            entry["url"] = entry["url"].replace("http://", "https://")
+        cfg = config(peers=own, **{"trust-anchor": pki["ca"], "cert-file": pki["server_cert"],
+                                    "key-file": pki["server_key"]})
+        reactor = MemoryReactorClock()
+        _, _, service = build_relay(cfg, reactor, UpstreamProtocol())
+        service.startService()
+        self.assertEqual(reactor.tcpServers, [])
+        [(port, factory, context_factory, backlog, interface)] = reactor.sslServers
+        self.assertEqual((port, interface), (cfg.ha.this_peer.port, cfg.ha.this_peer.host))
+        self.assertIsNotNone(context_factory.getContext())
 
     def test_context_time(self):
         """The lease parser's "now" is the clock's, in whole seconds."""
