@@ -21,7 +21,12 @@ class Options(usage.Options):
     """C{twistd kea-ha} options."""
 
     synopsis = "--config FILE [--test]"
-    optParameters = [["config", "c", None, "Path to the Kea-style JSON configuration (Dhcp4)."]]
+    optParameters = [
+        ["config", "c", None, "Path to the Kea-style JSON configuration (Dhcp4)."],
+        ["ha-listener-fd", None, None,
+         "Internal: run as the HA listener process of a server (HA key listener-process), "
+         "its socket pair to the server on this descriptor.", int],
+    ]
     optFlags = [["test", "t", "Validate the configuration, print the verdict and exit (0 or 1)."]]
 
     @override
@@ -54,7 +59,10 @@ class Options(usage.Options):
 
 
 def makeService(options: Options):
-    """Compose the server: the only place the global reactor is imported."""
+    """
+    Compose the server, or with C{--ha-listener-fd} its HA listener
+    process: the only place the global reactor is imported.
+    """
     import signal
 
     from twisted.internet import reactor
@@ -62,6 +70,14 @@ def makeService(options: Options):
     from kea_ha_tw.loggers import LOG_FILTER
     from kea_ha_tw.service import build_service
 
+    if options["ha-listener-fd"] is not None:
+        from kea_ha_tw.ha.listener_child import build_child_service
+
+        try:
+            return build_child_service(options.server_config, reactor,
+                                       options["ha-listener-fd"])
+        except ConfigError as e:
+            raise SystemExit(f"{options['config']}: {e.path}: {e.message}") from None
     try:
         return build_service(options.server_config, reactor=reactor,
                              config_path=options["config"], install_signal=signal.signal,

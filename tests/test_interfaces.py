@@ -222,6 +222,20 @@ def _upstream_protocol(case):
     return UpstreamProtocol()
 
 
+def _listener_child_service(case):
+    from kea_ha_tw.config.loader import parse_config
+    from kea_ha_tw.ha.listener_child import ListenerChildService
+    from tests.configs import ha_map, text, with_ha
+
+    return ListenerChildService(parse_config(text(with_ha([ha_map()]))), Clock(), 3)
+
+
+def _stderr_level_observer(case):
+    from kea_ha_tw.ha.listener_child import StderrLevelObserver
+
+    return StderrLevelObserver(lambda line: None)
+
+
 def _listener_process_service(case):
     from kea_ha_tw.ha.listener_process import ListenerProcessService
 
@@ -346,6 +360,9 @@ TABLE: list[tuple[InterfaceClass, Factory]] = [
     (IProtocol, _upstream_protocol),
     (ILoggingContext, _upstream_protocol),
     (IService, _listener_process_service),
+    (IService, _listener_child_service),
+    (IServiceCollection, _listener_child_service),
+    (ILogObserver, _stderr_level_observer),
     (IProcessProtocol, _listener_child_protocol),
     (IService, _lease_store_service),
     (IService, _ordered_multi_service),

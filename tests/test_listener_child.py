@@ -1,27 +1,31 @@
 """
 Tests for L{kea_ha_tw.ha.listener_child}: the HA listener process's
-composition (its listener is the HA listener the server would have opened,
-its upstream speaks HTTP over the socket pair) and its start-up errors.
+service (its listener is the HA listener the server would have opened,
+its upstream speaks HTTP over the socket pair, it stops when the pair
+closes) and its log lines.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import socket
 
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.logger import LogLevel
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from kea_ha_tw.commands.envelope import HTTPStatusError, parse_command
 from kea_ha_tw.config.loader import parse_config
+from kea_ha_tw.errors import ConfigError
 from kea_ha_tw.ha.listener_child import (
     RelayContext,
     UpstreamProtocol,
+    ListenerChildService,
+    StderrLevelObserver,
+    build_child_service,
     build_relay,
     format_event,
-    main,
     upstream_sender,
 )
 from kea_ha_tw.service import HA_RESTRICTED_COMMANDS
@@ -116,22 +120,54 @@ class LogFormatTests(SynchronousTestCase):
         self.assertIn("ZeroDivisionError", out)
 
 
-class MainErrorTests(SynchronousTestCase):
-    """Start-up errors end the child with status 1 before any reactor runs."""
+class ChildServiceTests(SynchronousTestCase):
+    """The child's service: listen, adopt the socket pair, say ready, stop when it closes."""
 
-    def test_unreadable_config(self):
-        """A configuration that cannot be read."""
-        lines: list[str] = []
-        self.assertEqual(main(["--config", "/nonexistent/ha.json"], write=lines.append,
-                              begin_logging=False), 1)
-        self.assertTrue(lines[0].startswith("critical|/nonexistent/ha.json: "), lines)
+    def setUp(self):
+        self.reactor = MemoryReactorClock()
+        self.closed: list[int] = []
+        self.ready: list[bool] = []
+        self.service = ListenerChildService(config(), self.reactor, 3,
+                                            ready=lambda: self.ready.append(True),
+                                            close=self.closed.append)
 
-    def test_config_without_ha(self):
-        """A configuration without HA has no listener to run."""
-        d = tempfile.mkdtemp()
-        path = os.path.join(d, "plain.json")
-        with open(path, "w") as f:
-            json.dump({"Dhcp4": {"subnet4": []}}, f)
+    def test_start(self):
+        """Listening happens in privilegedStartService; then the pair is adopted and ready said."""
+        self.service.privilegedStartService()
+        self.assertEqual(len(self.reactor.tcpServers), 1)
+        self.assertEqual(self.ready, [])
+        self.service.startService()
+        [(fd, family, factory)] = self.reactor.adoptedStreamConnections
+        self.assertEqual((fd, family), (3, socket.AF_UNIX))
+        self.assertIs(factory.buildProtocol(None), self.service.upstream)
+        self.assertEqual((self.closed, self.ready), ([3], [True]))
+
+    def test_pair_closed_stops(self):
+        """The server going away fails the relay and stops the reactor."""
+        self.service.privilegedStartService()
+        self.service.startService()
+        self.reactor.running = True
+        self.service.upstream.makeConnection(StringTransport())
+        self.service.upstream.connectionLost(Failure(ConnectionError("closed")))
+        self.assertTrue(self.reactor.hasStopped)
+        d = self.service.relay.execute(
+            parse_command({"command": "ha-heartbeat"}, '{"command": "ha-heartbeat"}'))
+        self.assertEqual(self.failureResultOf(d, HTTPStatusError).value.status, 503)
+
+    def test_needs_ha(self):
+        """A configuration without HA has no listener to run: a ConfigError."""
+        with self.assertRaises(ConfigError) as e:
+            build_child_service(parse_config(json.dumps({"Dhcp4": {"subnet4": []}})),
+                                self.reactor, 3)
+        self.assertIn("high-availability", e.exception.message)
+
+    def test_built_for_ha(self):
+        """build_child_service gives the child's service for an HA configuration."""
+        self.assertIsInstance(build_child_service(config(), self.reactor, 3),
+                              ListenerChildService)
+
+    def test_stderr_observer(self):
+        """The twistd --logger observer writes each event as level|text lines."""
         lines: list[str] = []
-        self.assertEqual(main(["--config", path], write=lines.append, begin_logging=False), 1)
-        self.assertIn("no high-availability", lines[0])
+        StderrLevelObserver(lines.append)({"log_level": LogLevel.error, "log_format": "x"})
+        self.assertEqual(lines, ["error|x\n"])

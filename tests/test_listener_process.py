@@ -21,7 +21,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from kea_ha_tw.commands.resource import ControlSite
 from kea_ha_tw.ha.listener_process import (
     CHILD_FD,
-    CHILD_MODULE,
+    CHILD_LOGGER,
     ListenerProcessService,
     child_argv,
     split_level,
@@ -106,10 +106,13 @@ class ServiceTests(SynchronousTestCase):
         self.child(index).processEnded(Failure(reason or ProcessDone(0)))
 
     def test_argv(self):
-        """The child runs the relay module with the same configuration file."""
-        self.assertEqual(child_argv("/py", "/c.json"),
-                         ["/py", "-m", CHILD_MODULE, "--config", "/c.json",
-                          "--upstream-fd", str(CHILD_FD)])
+        """The child is twistd kea-ha with the same file, in the foreground, no pidfile."""
+        argv = child_argv("/py", "/c.json")
+        self.assertEqual((argv[0], argv[1]), ("/py", "-c"))
+        self.assertIn("twisted.scripts.twistd", argv[2])
+        self.assertEqual(argv[3:], ["--nodaemon", "--pidfile=", f"--logger={CHILD_LOGGER}",
+                                    "kea-ha", "--config", "/c.json",
+                                    "--ha-listener-fd", str(CHILD_FD)])
 
     def test_start_spawns_and_serves_the_pair(self):
         """One end becomes the child's fd 3, the other an HTTP channel with no idle timeout."""
@@ -150,6 +153,13 @@ class ServiceTests(SynchronousTestCase):
         self.assertEqual(self.fatal, ["cannot listen on http://x:8000/: busy"])
         self.reactor.advance(10)
         self.assertEqual(len(self.reactor.spawned), 1)
+
+    def test_early_exit_reason_without_level(self):
+        """twistd's own error (no level prefix) is the reason when nothing else was logged."""
+        self.service.startService()
+        self.child().childDataReceived(2, b"twisted.internet.error.CannotListenError: busy\n\n")
+        self.end(reason=ProcessTerminated(1))
+        self.assertEqual(self.fatal, ["twisted.internet.error.CannotListenError: busy"])
 
     def test_later_exit_respawns(self):
         """A child that dies after it was ready is started again after the delay."""

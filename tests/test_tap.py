@@ -49,6 +49,15 @@ class OptionsTests(SynchronousTestCase):
         self.assertIsInstance(options.server_config, ServerConfig)
         self.assertEqual(options.server_config.ha.mode, "passive-backup")
 
+    def test_ha_listener_fd(self):
+        """--ha-listener-fd (the HA listener process) is an integer, absent by default."""
+        options = Options()
+        options.parseOptions(["--config", self.write(SEED_TEXT)])
+        self.assertIsNone(options["ha-listener-fd"])
+        options = Options()
+        options.parseOptions(["--config", self.write(SEED_TEXT), "--ha-listener-fd", "3"])
+        self.assertEqual(options["ha-listener-fd"], 3)
+
     def test_test_valid_exits_0(self):
         """--test on a valid file exits 0 and says so."""
         path = self.write(SEED_TEXT)

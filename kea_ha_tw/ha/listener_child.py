@@ -1,35 +1,40 @@
 # -*- test-case-name: tests.test_listener_child -*-
 """
-The HA listener process (HA key C{listener-process}): the composition root
-of the relay described in L{kea_ha_tw.ha.listener_relay}.
+The HA listener process (HA key C{listener-process}): the relay described
+in L{kea_ha_tw.ha.listener_relay}, as a service of its own.
 
-C{python -m kea_ha_tw.ha.listener_child --config FILE --upstream-fd 3} is
-started by the DHCP server (L{kea_ha_tw.ha.listener_process}), never by hand:
+The DHCP server (L{kea_ha_tw.ha.listener_process}) starts it, never an
+operator: C{twistd -n --pidfile= --logger kea_ha_tw.ha.listener_child.StderrLevelObserver
+kea-ha --config FILE --ha-listener-fd 3}. So the plugin's C{makeService} stays
+the one composition root; with C{--ha-listener-fd} it builds
+L{ListenerChildService} instead of the server.
 
- - it reads the same configuration file and listens on this server's own
+ - It reads the same configuration file and listens on this server's own
    peer C{url}, with the HA listener's TLS, basic auth and
-   C{restrict-commands} exactly as the server would;
- - file descriptor 3 is its end of a socket pair whose other end the
-   server serves as an HTTP command channel; the relay's requests go there;
- - it prints C{ready} on its standard output once it listens, logs to its
-   standard error (the server logs each line), and exits when the socket
-   pair closes (the server stopped or died) or on SIGTERM.
+   C{restrict-commands} exactly as the server would (a port it cannot
+   take fails start-up, as the server's listener does).
+ - File descriptor 3 is its end of a socket pair whose other end the
+   server serves as an HTTP command channel; the relay's requests go there.
+ - It writes C{ready} on its standard output once it listens, logs
+   C{level|text} lines on its standard error (L{StderrLevelObserver}; the
+   server logs each line), and stops when the socket pair closes (the
+   server stopped or died) or on SIGTERM.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
-import sys
 from collections.abc import Callable
 from typing import Any
 
+from twisted.application.service import IService, MultiService
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Factory
-from twisted.logger import LogLevel, formatEvent, globalLogBeginner
+from twisted.logger import ILogObserver, LogLevel, formatEvent
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from kea_ha_tw.commands.listener import (
     authenticator_for,
@@ -38,17 +43,10 @@ from kea_ha_tw.commands.listener import (
 )
 from kea_ha_tw.commands.resource import ControlChannelResource
 from kea_ha_tw.config.model import ServerConfig
-from kea_ha_tw.ha.peer_http import PeerHTTPProtocol, build_request_head
-from kea_ha_tw.config.loader import load_config
 from kea_ha_tw.errors import ConfigError
 from kea_ha_tw.ha.listener_relay import UpdateRelay
-from kea_ha_tw.loggers import Logger
+from kea_ha_tw.ha.peer_http import PeerHTTPProtocol, build_request_head
 from kea_ha_tw.service import HA_RESTRICTED_COMMANDS
-
-#: The program name in usage messages.
-CHILD_PROG = "python -m kea_ha_tw.ha.listener_child"
-
-_log = Logger()
 
 
 class RelayContext:
@@ -82,7 +80,7 @@ def build_relay(config: ServerConfig, reactor: Any, upstream: PeerHTTPProtocol) 
         UpdateRelay, ControlChannelResource, Any]:
     """The relay, its command resource and its listening service for C{config}."""
     ha = config.ha
-    assert ha is not None, "main() checks for an HA configuration"
+    assert ha is not None, "build_child_service checks for an HA configuration"
     relay = UpdateRelay(upstream_sender(upstream), RelayContext(config, reactor), reactor)
     socket_config = ha_listener_socket_config(ha)
     resource = ControlChannelResource(
@@ -105,62 +103,76 @@ def format_event(event: dict) -> str:
     return "".join(f"{level.name}|{line}\n" for line in text.splitlines() or [""])
 
 
-def main(argv: list[str] | None = None, *, write: Callable[[str], Any] | None = None,
-         begin_logging: bool = True) -> int:
+@implementer(ILogObserver)
+class StderrLevelObserver:
+    """twistd's C{--logger} for the child: every event as L{format_event} lines on stderr."""
+
+    def __init__(self, write: Callable[[str], Any] | None = None) -> None:
+        self._write = write or _stderr_write
+
+    def __call__(self, event: dict) -> None:
+        """Write C{event}."""
+        self._write(format_event(event))
+
+
+class ListenerChildService(MultiService):
     """
-    Run the relay until the socket pair closes or SIGTERM; the exit code.
-    The second composition root of the project (the child process's): it
-    alone imports the global reactor here.
+    The child's whole service: the peer-url listener (a child service, so a
+    port it cannot take fails twistd's start-up) and, once it listens, the
+    socket pair to the server adopted and C{ready} written.
+
+    @param reactor: C{IReactorSocket} and C{IReactorTime}.
+    @param ready: called once listening (writes C{ready} to stdout).
+    @param close: C{os.close}, for the descriptor the reactor duplicated.
     """
-    parser = argparse.ArgumentParser(prog=CHILD_PROG)
-    parser.add_argument("--config", required=True)
-    parser.add_argument("--upstream-fd", type=int, default=3)
-    args = parser.parse_args(argv)
-    out = write or _stderr_write
-    try:
-        config = load_config(args.config)
-    except ConfigError as e:
-        out(f"critical|{args.config}: {e.path}: {e.message}\n")
-        return 1
-    except OSError as e:
-        out(f"critical|{args.config}: cannot read: {e.strerror}\n")
-        return 1
+
+    def __init__(self, config: ServerConfig, reactor: Any, upstream_fd: int, *,
+                 ready: Callable[[], Any] | None = None,
+                 close: Callable[[int], Any] = os.close) -> None:
+        super().__init__()
+        self.reactor = reactor
+        self.upstream_fd = upstream_fd
+        self._ready = ready or _write_ready
+        self._close = close
+        self.upstream = UpstreamProtocol()
+        self.upstream.on_lost = self._lost
+        self.relay, self.resource, listener = build_relay(config, reactor, self.upstream)
+        listener.setServiceParent(self)
+
+    def startService(self) -> None:  # noqa: N802 - Twisted API
+        """Adopt the server's end of the socket pair, then say ready."""
+        super().startService()
+        self.reactor.adoptStreamConnection(self.upstream_fd, socket.AF_UNIX,
+                                           Factory.forProtocol(lambda: self.upstream))
+        self._close(self.upstream_fd)  # the reactor holds its own duplicate
+        self._ready()
+
+    def _lost(self, _: Any) -> None:
+        self.relay.fail(Failure(ConnectionError("the server closed the socket pair")))
+        if self.running:
+            self.reactor.stop()
+
+
+def build_child_service(config: ServerConfig, reactor: Any, upstream_fd: int) -> IService:
+    """
+    The HA listener process's service for C{config} (C{twistd kea-ha
+    --ha-listener-fd N}).
+
+    @raise ConfigError: C{config} has no HA relationship.
+    """
     if config.ha is None:
-        out(f"critical|{args.config}: no high-availability configuration\n")
-        return 1
+        raise ConfigError("Dhcp4.hooks-libraries", "the HA listener process needs a "
+                                                   "high-availability configuration")
+    return ListenerChildService(config, reactor, upstream_fd)
 
-    from twisted.internet import reactor
 
-    if begin_logging:
-        globalLogBeginner.beginLoggingTo([lambda event: out(format_event(event))],
-                                         redirectStandardIO=False)
-    upstream = UpstreamProtocol()
-    reactor.adoptStreamConnection(args.upstream_fd, socket.AF_UNIX,
-                                  Factory.forProtocol(lambda: upstream))
-    os.close(args.upstream_fd)  # the reactor holds its own duplicate
-    relay, _, service = build_relay(config, reactor, upstream)
-
-    def lost(_: Any) -> None:
-        relay.fail(Failure(ConnectionError("the server closed the socket pair")))
-        if reactor.running:
-            reactor.stop()
-
-    upstream.on_lost = lost
-    try:
-        service.startService()
-    except Exception as e:  # a bind or TLS error: the server reports it
-        _log.critical("cannot listen on {url}: {error}", url=config.ha.this_peer.url,
-                      error=str(e), msg_id="KHT_HA_LISTENER_PROCESS_LISTEN_FAILED")
-        return 1
+def _write_ready() -> None:
     os.write(1, b"ready\n")
-    reactor.run()
-    return 0
 
 
 def _stderr_write(text: str) -> None:
-    sys.stderr.write(text)
-    sys.stderr.flush()
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    # Descriptor 2 itself: under twistd, sys.stderr is redirected into the
+    # log, which would bring each line back here.
+    data = text.encode("utf-8", "replace")
+    while data:
+        data = data[os.write(2, data):]

@@ -3,9 +3,9 @@
 The DHCP server's side of the HA listener process (HA key
 C{listener-process}, L{kea_ha_tw.ha.listener_relay}).
 
-L{ListenerProcessService} starts C{python -m kea_ha_tw.ha.listener_child}
-with one end of a socket pair as its file descriptor 3 and serves the
-other end as an HTTP command channel over the server's own command
+L{ListenerProcessService} starts C{twistd kea-ha --ha-listener-fd 3} (see
+L{kea_ha_tw.ha.listener_child}) with one end of a socket pair as its file
+descriptor 3 and serves the other end as an HTTP command channel over the server's own command
 resource (the HA listener's registry, context and command filter; no
 idle timeout, no basic auth: the relay has checked it). The child's
 standard error lines become log events here.
@@ -35,26 +35,30 @@ from twisted.python.failure import Failure
 from kea_ha_tw.commands.resource import ControlChannelResource, ControlSite
 from kea_ha_tw.loggers import Logger
 
-#: The child's module.
-CHILD_MODULE = "kea_ha_tw.ha.listener_child"
 #: The child's end of the socket pair.
 CHILD_FD = 3
+#: How the child runs twistd: as the bench and the packaging run it, with
+#: the plugin found on the same C{sys.path}.
+_TWISTD = "import sys; sys.argv[0] = 'twistd'; from twisted.scripts.twistd import run; run()"
+#: The child's log observer (C{level|text} lines on stderr).
+CHILD_LOGGER = "kea_ha_tw.ha.listener_child.StderrLevelObserver"
 
-_LEVELS = {"debug": "debug", "info": "info", "warn": "warn", "error": "error",
-           "critical": "critical"}
+#: The levels a child's line may carry (twisted.logger's names, and our
+#: Logger's methods).
+_LEVELS = frozenset(("debug", "info", "warn", "error", "critical"))
 
 
 def child_argv(python: str, config_path: str) -> list[str]:
-    """The child's command line."""
-    return [python, "-m", CHILD_MODULE, "--config", config_path,
-            "--upstream-fd", str(CHILD_FD)]
+    """The child's command line: twistd in the foreground, no pidfile, our plugin."""
+    return [python, "-c", _TWISTD, "--nodaemon", "--pidfile=", f"--logger={CHILD_LOGGER}",
+            "kea-ha", "--config", config_path, "--ha-listener-fd", str(CHILD_FD)]
 
 
 def split_level(line: str) -> tuple[str, str]:
     """A child's stderr line C{level|text} as (log method name, text)."""
     level, sep, text = line.partition("|")
     if sep and level in _LEVELS:
-        return _LEVELS[level], text
+        return level, text
     return "info", line
 
 
@@ -67,6 +71,7 @@ class _ChildProtocol(ProcessProtocol):
         self._err = b""
         self.ready = False
         self.last_error = ""
+        self.last_line = ""
 
     def outReceived(self, data: bytes) -> None:  # noqa: N802 - Twisted API
         self._out += data
@@ -80,8 +85,13 @@ class _ChildProtocol(ProcessProtocol):
         *lines, self._err = self._err.split(b"\n")
         for raw in lines:
             method, text = split_level(raw.decode("utf-8", "replace"))
-            if method in ("error", "critical"):
-                self.last_error = text
+            if text.strip():
+                # The reason given if the child dies: its last error line,
+                # else its last line (twistd's usage errors, printed before
+                # its logging starts, carry no level).
+                self.last_line = text
+                if method in ("error", "critical"):
+                    self.last_error = text
             getattr(self.service.log, method)("HA listener process: {line}",
                                               msg_id="KHT_HA_LISTENER_PROCESS_LOG", line=text)
 
@@ -163,7 +173,7 @@ class ListenerProcessService(Service):
             return
         if not self.running:
             return
-        why = child.last_error or reason.getErrorMessage()
+        why = child.last_error or child.last_line or reason.getErrorMessage()
         if not self._ever_ready:
             self.log.critical("HA listener process could not start: {reason}",
                               msg_id="KHT_HA_LISTENER_PROCESS_FAILED", reason=why)
@@ -195,4 +205,4 @@ class ListenerProcessService(Service):
             pass
 
 
-__all__ = ["CHILD_FD", "CHILD_MODULE", "ListenerProcessService", "child_argv", "split_level"]
+__all__ = ["CHILD_FD", "CHILD_LOGGER", "ListenerProcessService", "child_argv", "split_level"]

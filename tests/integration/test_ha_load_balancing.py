@@ -71,7 +71,7 @@ def listener_children(peer) -> list[int]:
                 parent = int(f.read().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-        if b"kea_ha_tw.ha.listener_child" in argv and parent == peer.server.proc.pid:
+        if b"--ha-listener-fd" in argv and parent == peer.server.proc.pid:
             pids.append(int(name))
     return pids
 
