@@ -253,16 +253,13 @@ class UpdateRelay:
         self._next()
 
     def _proxy_answered(self, response: tuple[int, bytes], item: _Proxied) -> None:
-        self._next_then(item.deferred, response)
-
-    def _next_then(self, d: Deferred, response: tuple[int, bytes]) -> None:
         self._busy = False
         try:
             result = answer_of(*response)
         except HTTPStatusError as e:
-            d.errback(Failure(e))
+            item.deferred.errback(Failure(e))
         else:
-            d.callback(result)
+            item.deferred.callback(result)
         self._pump()
 
     def _proxy_lost(self, reason: Failure, item: _Proxied) -> None:
