@@ -26,6 +26,7 @@ and kea-dhcp4-server), matplotlib for the plot (bench/requirements.txt).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -369,8 +370,21 @@ def export_tree(revision: str, work: str) -> str:
     return dest
 
 
+def plot_warning(find_spec=importlib.util.find_spec) -> str | None:
+    """
+    The warning to print before a run when matplotlib is missing: the run
+    still writes C{table.md}, and the plot can be redone afterwards with
+    C{bench/report.py}, but an operator should know before a long run.
+    """
+    if find_spec("matplotlib") is not None:
+        return None
+    return ("bench/run.py: matplotlib is missing, so this run writes no rate_drops.png; "
+            "pip install -r bench/requirements.txt, then redo it with "
+            "python3 bench/report.py RESULTS.json")
+
+
 def preflight(args: argparse.Namespace) -> None:
-    """Root, tools, and no other bench running."""
+    """Root, tools, and no other bench running; warns when the plot cannot be drawn."""
     if os.geteuid() != 0:
         sys.exit("bench/run.py needs root (network namespaces, port 67): sudo python3 bench/run.py")
     for tool in ("ip", "perfdhcp", "kea-dhcp4", "kea-lfc", "curl"):
@@ -380,6 +394,9 @@ def preflight(args: argparse.Namespace) -> None:
     if args.kea_transport == "ca" or "passive-backup" in args.scenario_list:
         if shutil.which("kea-ctrl-agent") is None:
             sys.exit("bench/run.py: kea-ctrl-agent not found")
+    warning = plot_warning()
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

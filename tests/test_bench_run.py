@@ -146,3 +146,24 @@ class ListenerProcessOptionTests(SynchronousTestCase):
         self.assertEqual(ours_extensions("kea", ("kea", "ours"), True), {})
         self.assertEqual(ours_extensions("ours", ("ours", "ours"), True), {})
         self.assertEqual(ours_extensions("ours", ("kea", "ours"), False), {})
+
+
+class PlotWarningTests(SynchronousTestCase):
+    """The bench says before a run, not after it, that it cannot draw the plot."""
+
+    def test_matplotlib_missing(self):
+        """Without matplotlib the warning names the file and both ways to get it."""
+        warning = run.plot_warning(find_spec=lambda name: None)
+        self.assertIn("rate_drops.png", warning)
+        self.assertIn("pip install -r bench/requirements.txt", warning)
+        self.assertIn("bench/report.py", warning)
+
+    def test_matplotlib_present(self):
+        """With matplotlib there is nothing to say."""
+        self.assertIsNone(run.plot_warning(find_spec=lambda name: object()))
+
+    def test_asks_for_matplotlib(self):
+        """It looks for the matplotlib package, the one report.plot imports."""
+        asked = []
+        run.plot_warning(find_spec=lambda name: asked.append(name) or object())
+        self.assertEqual(asked, ["matplotlib"])
