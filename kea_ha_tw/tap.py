@@ -70,18 +70,16 @@ def makeService(options: Options):
     from kea_ha_tw.loggers import LOG_FILTER
     from kea_ha_tw.service import build_service
 
-    if options["ha-listener-fd"] is not None:
-        from kea_ha_tw.ha.listener_child import build_child_service
+    try:
+        if options["ha-listener-fd"] is not None:
+            from kea_ha_tw.ha.listener_child import build_child_service
 
-        try:
             return build_child_service(options.server_config, reactor,
                                        options["ha-listener-fd"])
-        except ConfigError as e:
-            raise SystemExit(f"{options['config']}: {e.path}: {e.message}") from None
-    try:
         return build_service(options.server_config, reactor=reactor,
                              config_path=options["config"], install_signal=signal.signal,
                              log_filter=LOG_FILTER)
     except ConfigError as e:
-        # A log output that cannot be opened: a message, not a traceback.
+        # A log output that cannot be opened, or a child without an HA
+        # relationship: a message naming the key path, not a traceback.
         raise SystemExit(f"{options['config']}: {e.path}: {e.message}") from None

@@ -58,6 +58,20 @@ class OptionsTests(SynchronousTestCase):
         options.parseOptions(["--config", self.write(SEED_TEXT), "--ha-listener-fd", "3"])
         self.assertEqual(options["ha-listener-fd"], 3)
 
+    def test_ha_listener_fd_without_ha(self):
+        """
+        makeService with --ha-listener-fd on a configuration without HA stops
+        with the file, the key path and the reason, not a traceback.
+        """
+        from kea_ha_tw.tap import makeService
+
+        path = self.write(json.dumps({"Dhcp4": {"subnet4": []}}))
+        options = Options()
+        options.parseOptions(["--config", path, "--ha-listener-fd", "3"])
+        e = self.assertRaises(SystemExit, makeService, options)
+        self.assertEqual(str(e), f"{path}: Dhcp4.hooks-libraries: the HA listener process "
+                                 "needs a high-availability configuration")
+
     def test_test_valid_exits_0(self):
         """--test on a valid file exits 0 and says so."""
         path = self.write(SEED_TEXT)
