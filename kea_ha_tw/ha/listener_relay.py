@@ -253,14 +253,13 @@ class UpdateRelay:
         self._next()
 
     def _proxy_answered(self, response: tuple[int, bytes], item: _Proxied) -> None:
-        self._busy = False
         try:
             result = answer_of(*response)
         except HTTPStatusError as e:
             item.deferred.errback(Failure(e))
         else:
             item.deferred.callback(result)
-        self._pump()
+        self._next()
 
     def _proxy_lost(self, reason: Failure, item: _Proxied) -> None:
         item.deferred.errback(Failure(HTTPStatusError(503)))
