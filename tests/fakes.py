@@ -80,14 +80,29 @@ class MemoryUDPReactor(MemoryReactorClock):
 
 
 class SpawnedProcess:
-    """One C{spawnProcess} call recorded by L{FakeProcessReactor}."""
+    """
+    One C{spawnProcess} call recorded by L{FakeProcessReactor}, and the
+    process transport it returns: C{pid}, and C{signalProcess} recording
+    each signal (C{ProcessExitedAlready} once C{gone} is set).
+    """
 
-    def __init__(self, protocol, executable, args, env, path):
+    def __init__(self, protocol, executable, args, env, path, child_fds=None, pid=0):
         self.protocol = protocol
         self.executable = executable
         self.args = list(args)
         self.env = env
         self.path = path
+        self.child_fds = child_fds
+        self.pid = pid
+        self.signals = []
+        self.gone = False
+
+    def signalProcess(self, name):  # noqa: N802 - Twisted API
+        """Record C{name}, or raise as Twisted does for a process that exited."""
+        if self.gone:
+            from twisted.internet.error import ProcessExitedAlready
+            raise ProcessExitedAlready()
+        self.signals.append(name)
 
     def end(self, exit_code=0):
         """Tell the protocol the process exited with C{exit_code}."""
@@ -107,6 +122,7 @@ class FakeProcessReactor:
     def spawnProcess(self, processProtocol, executable, args=(), env=None, path=None,  # noqa: N802,N803
                      uid=None, gid=None, usePTY=0, childFDs=None):  # noqa: N803
         """Record the call; the test ends the process with L{SpawnedProcess.end}."""
-        spawned = SpawnedProcess(processProtocol, executable, args, env, path)
+        spawned = SpawnedProcess(processProtocol, executable, args, env, path, childFDs,
+                                 pid=1000 + len(self.spawned))
         self.spawned.append(spawned)
         return spawned

@@ -11,7 +11,7 @@ import socket
 import sys
 from typing import Any
 
-from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
+from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.task import Clock
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import globalLogPublisher
@@ -26,6 +26,7 @@ from kea_ha_tw.ha.listener_process import (
     child_argv,
     split_level,
 )
+from tests.fakes import FakeProcessReactor
 
 
 class FakeSocket:
@@ -42,38 +43,16 @@ class FakeSocket:
         self.closed = True
 
 
-class FakeProcess:
-    """The IProcessTransport spawnProcess returns."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.signals: list[str] = []
-        self.gone = False
-
-    def signalProcess(self, name: str) -> None:  # noqa: N802 - Twisted API
-        if self.gone:
-            raise ProcessExitedAlready()
-        self.signals.append(name)
-
-
-class FakeReactor(Clock):
-    """Time, adoptStreamConnection and spawnProcess, recorded."""
+class FakeReactor(Clock, FakeProcessReactor):
+    """Time, spawnProcess (L{FakeProcessReactor}) and adoptStreamConnection, recorded."""
 
     def __init__(self) -> None:
-        super().__init__()
+        Clock.__init__(self)
+        FakeProcessReactor.__init__(self)
         self.adopted: list[tuple[int, int, Any]] = []
-        self.spawned: list[dict] = []
 
     def adoptStreamConnection(self, fd: int, family: int, factory: Any) -> None:  # noqa: N802
         self.adopted.append((fd, family, factory))
-
-    def spawnProcess(self, protocol, executable, args, env=None, path=None,  # noqa: N802
-                     uid=None, gid=None, usePTY=False, childFDs=None):  # noqa: N803
-        process = FakeProcess(1000 + len(self.spawned))
-        self.spawned.append({"protocol": protocol, "executable": executable, "args": args,
-                             "env": env, "childFDs": childFDs, "process": process})
-        protocol.makeConnection(process)
-        return process
 
 
 class ServiceTests(SynchronousTestCase):
@@ -98,11 +77,10 @@ class ServiceTests(SynchronousTestCase):
             socketpair=socketpair)
 
     def child(self, index: int = -1) -> Any:
-        return self.reactor.spawned[index]["protocol"]
+        return self.reactor.spawned[index].protocol
 
     def end(self, index: int = -1, reason: Any = None) -> None:
-        spawned = self.reactor.spawned[index]
-        spawned["process"].gone = True
+        self.reactor.spawned[index].gone = True
         self.child(index).processEnded(Failure(reason or ProcessDone(0)))
 
     def test_argv(self):
@@ -118,9 +96,9 @@ class ServiceTests(SynchronousTestCase):
         """One end becomes the child's fd 3, the other an HTTP channel with no idle timeout."""
         self.service.startService()
         [spawned] = self.reactor.spawned
-        self.assertEqual(spawned["executable"], "/venv/bin/python")
-        self.assertEqual(spawned["args"], child_argv("/venv/bin/python", "/etc/kea/ha.json"))
-        self.assertEqual(spawned["childFDs"], {0: "w", 1: "r", 2: "r", CHILD_FD: 11})
+        self.assertEqual(spawned.executable, "/venv/bin/python")
+        self.assertEqual(spawned.args, child_argv("/venv/bin/python", "/etc/kea/ha.json"))
+        self.assertEqual(spawned.child_fds, {0: "w", 1: "r", 2: "r", CHILD_FD: 11})
         [(fd, family, site)] = self.reactor.adopted
         self.assertEqual((fd, family), (10, socket.AF_UNIX))
         self.assertIsInstance(site, ControlSite)
@@ -178,7 +156,7 @@ class ServiceTests(SynchronousTestCase):
         self.service.startService()
         self.child().childDataReceived(1, b"ready\n")
         d = self.service.stopService()
-        self.assertEqual(self.reactor.spawned[0]["process"].signals, ["TERM"])
+        self.assertEqual(self.reactor.spawned[0].signals, ["TERM"])
         self.assertNoResult(d)
         self.end()
         self.successResultOf(d)
@@ -189,7 +167,7 @@ class ServiceTests(SynchronousTestCase):
         self.service.startService()
         d = self.service.stopService()
         self.reactor.advance(5.0)
-        self.assertEqual(self.reactor.spawned[0]["process"].signals, ["TERM", "KILL"])
+        self.assertEqual(self.reactor.spawned[0].signals, ["TERM", "KILL"])
         self.end(reason=ProcessTerminated(signal=9))
         self.successResultOf(d)
 
@@ -205,7 +183,7 @@ class ServiceTests(SynchronousTestCase):
     def test_signal_to_a_gone_child(self):
         """A child that exited just before SIGTERM does not break the stop."""
         self.service.startService()
-        self.reactor.spawned[0]["process"].gone = True
+        self.reactor.spawned[0].gone = True
         d = self.service.stopService()
         self.end()
         self.successResultOf(d)
