@@ -12,8 +12,7 @@ import sys
 from typing import Any
 
 from twisted.internet.error import ProcessDone, ProcessTerminated
-from twisted.internet.task import Clock
-from twisted.internet.testing import EventLoggingObserver
+from twisted.internet.testing import EventLoggingObserver, MemoryReactorClock
 from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -43,16 +42,12 @@ class FakeSocket:
         self.closed = True
 
 
-class FakeReactor(Clock, FakeProcessReactor):
-    """Time, spawnProcess (L{FakeProcessReactor}) and adoptStreamConnection, recorded."""
+class FakeReactor(MemoryReactorClock, FakeProcessReactor):
+    """Time and adoptStreamConnection (Twisted's), spawnProcess (L{FakeProcessReactor})."""
 
     def __init__(self) -> None:
-        Clock.__init__(self)
+        MemoryReactorClock.__init__(self)
         FakeProcessReactor.__init__(self)
-        self.adopted: list[tuple[int, int, Any]] = []
-
-    def adoptStreamConnection(self, fd: int, family: int, factory: Any) -> None:  # noqa: N802
-        self.adopted.append((fd, family, factory))
 
 
 class ServiceTests(SynchronousTestCase):
@@ -99,7 +94,7 @@ class ServiceTests(SynchronousTestCase):
         self.assertEqual(spawned.executable, "/venv/bin/python")
         self.assertEqual(spawned.args, child_argv("/venv/bin/python", "/etc/kea/ha.json"))
         self.assertEqual(spawned.child_fds, {0: "w", 1: "r", 2: "r", CHILD_FD: 11})
-        [(fd, family, site)] = self.reactor.adopted
+        [(fd, family, site)] = self.reactor.adoptedStreamConnections
         self.assertEqual((fd, family), (10, socket.AF_UNIX))
         self.assertIsInstance(site, ControlSite)
         self.assertIs(site.resource, self.resource)
@@ -148,7 +143,7 @@ class ServiceTests(SynchronousTestCase):
         self.reactor.advance(1.0)
         self.assertEqual(len(self.reactor.spawned), 2)
         self.assertEqual(self.service.starts, 2)
-        self.assertEqual(len(self.reactor.adopted), 2)
+        self.assertEqual(len(self.reactor.adoptedStreamConnections), 2)
         self.assertEqual(self.fatal, [])
 
     def test_stop_terms_and_waits(self):
